@@ -1,0 +1,158 @@
+// Package backend defines what bindery asks of an identity source: the
+// virtual directory entry of a person, the three-way authentication result,
+// and the sentinel errors that the LDAP front turns into result codes.
+//
+// It imports no concrete backend; the proxy depends on this package only.
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Entry is one person as bindery presents them under ou=people.
+type Entry struct {
+	ID          string // login ID, normalised by its route; the uid= of the DN
+	CommonName  string // cn
+	Surname     string // sn
+	GivenName   string // givenName
+	Mail        string // mail
+	Category    string // employeeType; also the virtual group cn=<category>
+	Institution string // o
+	UUID        string // entryUUID, stable for the life of the account
+	Created     time.Time
+	Modified    time.Time
+	// Extra holds further attributes (e.g. mapped from the campus directory),
+	// keyed by attribute name as it should be shown.
+	Extra map[string][]string
+}
+
+// Reason says why an authentication did not succeed (or, for MustChange,
+// what the success carries). It is for logs, audit, `binderyctl explain` and
+// the optional Active Directory style diagnostics; by default the wire shows
+// only 49 for every failure reason.
+type Reason string
+
+// Reasons a bind can fail or be qualified with.
+const (
+	ReasonNone           Reason = ""
+	ReasonBadCredentials Reason = "bad_credentials" // wrong password
+	ReasonUnknownUser    Reason = "unknown_user"    // no such account (never shown as different from a wrong password)
+	ReasonNoRoute        Reason = "no_route"        // the ID matches no route
+	ReasonNoPIN          Reason = "no_pin"          // first-time set-up needed
+	ReasonMustChange     Reason = "must_change"     // success, but the PIN must be changed now
+	ReasonPending        Reason = "pending"         // active_from in the future
+	ReasonExpired        Reason = "expired"         // expires in the past
+	ReasonSuspended      Reason = "suspended"       // staff action
+	ReasonLocked         Reason = "locked"          // too many failures
+	ReasonSuperseded     Reason = "superseded"      // card replaced by another number
+	ReasonNoPatron       Reason = "no_patron"       // require_patron and no active library account
+)
+
+// Credentials is one authentication attempt.
+type Credentials struct {
+	ID         string // login ID, normalised by the route
+	Password   string
+	ClientAddr string // remote address of the LDAP client, for lockout records
+}
+
+// Result is what an Authenticator found out. On success Entry is set; on
+// failure Reason says why.
+type Result struct {
+	Entry      *Entry
+	Reason     Reason
+	MustChange bool   // success that restricts the session to a PIN change
+	Generation uint64 // account generation; changes on PIN change, reset, lock, suspend, card change
+	// LegacyRehash is informational: the stored hash was upgraded during this bind.
+	LegacyRehash bool
+}
+
+// Authenticator is an identity source that can check a password.
+//
+// Authenticate follows the three-way convention: a wrong password or an
+// account that may not log in is ok=false with err=nil (Result.Reason says
+// which); only a backend that cannot answer returns an error, wrapping
+// ErrUnavailable (or ErrBusy).
+type Authenticator interface {
+	Authenticate(ctx context.Context, c Credentials) (Result, bool, error)
+	// Lookup returns the entry for a normalised ID, or an error wrapping
+	// ErrNotFound. It never expands wildcards: id is a literal value.
+	Lookup(ctx context.Context, id string) (*Entry, error)
+	Close() error
+}
+
+// PasswordChange is a request to change or set a password.
+type PasswordChange struct {
+	ID         string
+	Old        string // the current password; ignored when Force
+	New        string // empty: generate one that meets the rules
+	Force      bool   // an authorised reset: no old password needed
+	MustChange bool   // with Force: the new password is one-time and must be changed at next login
+	Operator   string // who asked, for the audit trail
+	ClientAddr string
+}
+
+// PasswordChanger is implemented by backends that own passwords.
+type PasswordChanger interface {
+	// ChangePassword sets a new password and returns it when it was
+	// generated. Errors: ErrWrongOldPassword, *PolicyError, ErrNotPermitted,
+	// ErrNotFound, ErrUnavailable.
+	ChangePassword(ctx context.Context, req PasswordChange) (generated string, err error)
+}
+
+// PatronChecker is implemented by backends that keep library accounts; a
+// campus route with require_patron asks it whether the person may use the
+// library. ok=false carries the reason.
+type PatronChecker interface {
+	CheckPatron(ctx context.Context, id string) (Reason, bool, error)
+}
+
+// Sentinel errors. Backends wrap them with %w and an op prefix.
+var (
+	// ErrUnavailable: the source cannot answer now (down, timing out). LDAP 52.
+	ErrUnavailable = errors.New("backend unavailable")
+	// ErrBusy: the source refuses work because it is overloaded. LDAP 51.
+	ErrBusy = errors.New("backend busy")
+	// ErrNotFound: no such entry.
+	ErrNotFound = errors.New("no such entry")
+	// ErrWrongOldPassword: a password change gave the wrong current password. LDAP 53.
+	ErrWrongOldPassword = errors.New("wrong old password")
+	// ErrNotPermitted: the account may not do this (e.g. its category may not change PINs). LDAP 50.
+	ErrNotPermitted = errors.New("not permitted")
+	// ErrReadOnly: the store cannot be written (read-only file, disk full). LDAP 80.
+	ErrReadOnly = errors.New("store cannot be written")
+)
+
+// PolicyProblem is one way a PIN fails the rules.
+type PolicyProblem struct {
+	Code     string // "too_short", "too_long", "too_few_classes", "bad_char"
+	Position int    // 1-based position of a bad character (bad_char only)
+	Message  string // plain words for a person; never contains the PIN
+}
+
+// PolicyError lists every rule a proposed PIN breaks. LDAP 19.
+type PolicyError struct {
+	Problems []PolicyProblem
+}
+
+func (e *PolicyError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Message
+	}
+	return fmt.Sprintf("PIN fails the rules: %s", strings.Join(msgs, "; "))
+}
+
+// TooShort reports whether length was among the problems (the ppolicy
+// passwordTooShort error rather than insufficientPasswordQuality).
+func (e *PolicyError) TooShort() bool {
+	for _, p := range e.Problems {
+		if p.Code == "too_short" {
+			return true
+		}
+	}
+	return false
+}

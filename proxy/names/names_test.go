@@ -1,0 +1,239 @@
+package names
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const suffix = "dc=library,dc=example,dc=edu"
+
+func newTestParser(t testing.TB, upn string) *Parser {
+	t.Helper()
+	p, err := NewParser(suffix, upn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestParse is the table of accepted and refused forms.
+func TestParse(t *testing.T) {
+	p := newTestParser(t, "library.example.edu")
+	noUPN := newTestParser(t, "")
+	hk, err := NewParser("dc=hku,dc=hk", "hku.hk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("a", MaxIDLen)
+	tests := []struct {
+		name    string
+		in      string
+		parser  *Parser
+		want    Name
+		wantErr bool
+	}{
+		{name: "anonymous", in: "", want: Name{Kind: Anonymous}},
+		{name: "uid DN", in: "uid=CU1234567,ou=people," + suffix, want: Name{Person, "CU1234567"}},
+		{name: "cn DN", in: "cn=jchan,ou=people," + suffix, want: Name{Person, "jchan"}},
+		{name: "case and spaces", in: "UID=CU1234567, OU=People, DC=Library,DC=example,DC=edu", want: Name{Person, "CU1234567"}},
+		{name: "spaces around =", in: "uid = u3551234 , ou = people , dc = library , dc = example , dc = edu", want: Name{Person, "u3551234"}},
+		{name: "leading blanks", in: "  uid=jchan,ou=people," + suffix, want: Name{Person, "jchan"}},
+		{name: "ID case kept", in: "uid=JChan,ou=PEOPLE," + suffix, want: Name{Person, "JChan"}},
+		{name: "semicolon separators", in: "uid=a;ou=people;dc=library;dc=example;dc=edu", want: Name{Person, "a"}},
+		{name: "escaped comma", in: `uid=a\,b,ou=people,` + suffix, want: Name{Person, "a,b"}},
+		{name: "hex comma", in: `uid=a\2Cb,ou=people,` + suffix, want: Name{Person, "a,b"}},
+		{name: "hex lower", in: `uid=a\2cb,ou=people,` + suffix, want: Name{Person, "a,b"}},
+		{name: "escaped plus", in: `uid=a\+b,ou=people,` + suffix, want: Name{Person, "a+b"}},
+		{name: "escaped hash", in: `uid=\#1,ou=people,` + suffix, want: Name{Person, "#1"}},
+		{name: "escaped backslash", in: `uid=a\\b,ou=people,` + suffix, want: Name{Person, `a\b`}},
+		{name: "escaped equals", in: `uid=a\=b,ou=people,` + suffix, want: Name{Person, "a=b"}},
+		{name: "raw equals in value", in: `uid=a=b,ou=people,` + suffix, want: Name{Person, "a=b"}},
+		{name: "escaped trailing space", in: `uid=a\ ,ou=people,` + suffix, want: Name{Person, "a "}},
+		{name: "UTF-8 hex", in: `uid=\e9\99\b3,ou=people,` + suffix, want: Name{Person, "陳"}},
+		{name: "UTF-8 raw", in: `uid=陳大文,ou=people,` + suffix, want: Name{Person, "陳大文"}},
+		{name: "BER hex value", in: `uid=#040261 62,ou=people,` + suffix, wantErr: true},
+		{name: "BER hex value ok", in: `uid=#04026162,ou=people,` + suffix, want: Name{Person, "ab"}},
+		{name: "service", in: "cn=koha,ou=services," + suffix, want: Name{Service, "koha"}},
+		{name: "service case", in: "CN=EZproxy,OU=Services," + strings.ToUpper(suffix), want: Name{Service, "EZproxy"}},
+		{name: "group", in: "cn=julac,ou=groups," + suffix, want: Name{Group, "julac"}},
+		{name: "suffix", in: suffix, want: Name{Kind: Suffix}},
+		{name: "suffix spaced", in: "DC=Library, DC=Example, DC=Edu", want: Name{Kind: Suffix}},
+		{name: "people container", in: "ou=People," + suffix, want: Name{Container, OUPeople}},
+		{name: "groups container", in: "ou=groups," + suffix, want: Name{Container, OUGroups}},
+		{name: "bare ID", in: "CU1234567", want: Name{Person, "CU1234567"}},
+		{name: "bare ID with space", in: "j chan", want: Name{Person, "j chan"}},
+		{name: "UPN", in: "jchan@library.example.edu", want: Name{Person, "jchan"}},
+		{name: "UPN case", in: "JChan@Library.Example.EDU", want: Name{Person, "JChan"}},
+		{name: "UPN other domain", in: "jchan@other.edu", want: Name{Person, "jchan@other.edu"}},
+		{name: "UPN not configured", in: "jchan@library.example.edu", parser: noUPN, want: Name{Person, "jchan@library.example.edu"}},
+		{name: "UPN empty ID", in: "@library.example.edu", wantErr: true},
+		{name: "UPN Kelvin sign", in: "a@hk\u212a.hk", parser: hk, want: Name{Person, "a@hk\u212a.hk"}},
+		{name: "UPN hk", in: "a@HKU.hk", parser: hk, want: Name{Person, "a"}},
+		{name: "star", in: "*", want: Name{Person, "*"}},
+		{name: "prefix star", in: "a*", want: Name{Person, "a*"}},
+		{name: "paren ID", in: "x)(cn", want: Name{Person, "x)(cn"}},
+		{name: "filter injection in DN value", in: "uid=x)(uid=*,ou=people," + suffix, want: Name{Person, "x)(uid=*"}},
+		{name: "filter injection bare", in: "x)(uid=*", wantErr: true},
+		{name: "wrong suffix", in: "uid=a,ou=people,dc=other,dc=edu", want: Name{Kind: OtherDN}},
+		{name: "longer suffix", in: "uid=a,ou=people,dc=x," + suffix, want: Name{Kind: OtherDN}},
+		{name: "suffix look-alike", in: "uid=a,ou=people,dc=library,dc=example,dc=eduu", want: Name{Kind: OtherDN}},
+		{name: "Kelvin sign in suffix", in: "uid=a,ou=people,dc=h\u212au,dc=hk", parser: hk, want: Name{Kind: OtherDN}},
+		{name: "hk suffix", in: "uid=a,ou=people,dc=HKU,dc=hk", parser: hk, want: Name{Person, "a"}},
+		{name: "wrong ou", in: "uid=a,ou=staff," + suffix, want: Name{Kind: OtherDN}},
+		{name: "uid under services", in: "uid=a,ou=services," + suffix, want: Name{Kind: OtherDN}},
+		{name: "mail under people", in: "mail=a@b,ou=people," + suffix, want: Name{Kind: OtherDN}},
+		{name: "admin", in: "cn=admin," + suffix, want: Name{Kind: OtherDN}},
+		{name: "ou not first", in: "o=people," + suffix, want: Name{Kind: OtherDN}},
+		{name: "outside", in: "cn=Directory Manager", want: Name{Kind: OtherDN}},
+		{name: "oid type", in: "0.9.2342.19200300.100.1.1=a,ou=people," + suffix, want: Name{Kind: OtherDN}},
+		{name: "multi-valued", in: "uid=a+cn=b,ou=people," + suffix, wantErr: true},
+		{name: "multi-valued outside", in: "uid=a+cn=b,dc=other", want: Name{Kind: OtherDN}},
+		{name: "empty value", in: "uid=,ou=people," + suffix, wantErr: true},
+		{name: "blank value", in: "uid= ,ou=people," + suffix, wantErr: true},
+		{name: "too long", in: "uid=" + long + "a,ou=people," + suffix, wantErr: true},
+		{name: "longest", in: "uid=" + long + ",ou=people," + suffix, want: Name{Person, long}},
+		{name: "bare too long", in: long + "a", wantErr: true},
+		{name: "NUL escaped", in: `uid=a\00b,ou=people,` + suffix, wantErr: true},
+		{name: "NUL raw", in: "uid=a\x00b,ou=people," + suffix, wantErr: true},
+		{name: "NUL bare", in: "a\x00b", wantErr: true},
+		{name: "newline bare", in: "a\nb", wantErr: true},
+		{name: "newline hex", in: `uid=a\0ab,ou=people,` + suffix, wantErr: true},
+		{name: "DEL", in: "a\x7f", wantErr: true},
+		{name: "C1 control", in: "a\u0085", wantErr: true},
+		{name: "bad UTF-8", in: "a\xff", wantErr: true},
+		{name: "bad UTF-8 hex", in: `uid=\ff,ou=people,` + suffix, wantErr: true},
+		{name: "trailing comma", in: "uid=a,ou=people," + suffix + ",", wantErr: true},
+		{name: "missing type", in: "=a,ou=people," + suffix, wantErr: true},
+		{name: "bad hex", in: `uid=a\zz,ou=people,` + suffix, wantErr: true},
+		{name: "dangling backslash", in: `uid=a\`, wantErr: true},
+		{name: "unescaped quote", in: `uid="a",ou=people,` + suffix, wantErr: true},
+		{name: "bad type", in: "u id=a,ou=people," + suffix, wantErr: true},
+		{name: "bad oid type", in: "1..2=a", wantErr: true},
+		{name: "only equals", in: "=", wantErr: true},
+		{name: "huge", in: "uid=" + strings.Repeat("a", MaxNameLen), wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pp := p
+			if tc.parser != nil {
+				pp = tc.parser
+			}
+			got, err := pp.Parse(tc.in)
+			if tc.wantErr {
+				if !errors.Is(err, ErrInvalid) {
+					t.Fatalf("Parse(%q) = %+v, %v; want ErrInvalid", tc.in, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Parse(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestBuildRoundTrip: the DN builders escape so that Parse gives back the
+// value.
+func TestBuildRoundTrip(t *testing.T) {
+	p := newTestParser(t, "")
+	values := []string{"CU1234567", "a,b", "a+b", "#a", " a", "a ", "  a  ", `a\`, `a\\ `, "a=b", `"q"`, "<x>", "a;b",
+		"x)(uid=*", "*", "陳大文", strings.Repeat("z", MaxIDLen)}
+	for _, v := range values {
+		for _, c := range []struct {
+			dn   string
+			kind Kind
+		}{{p.PersonDN(v), Person}, {p.ServiceDN(v), Service}, {p.GroupDN(v), Group}} {
+			got, err := p.Parse(c.dn)
+			if err != nil || got != (Name{c.kind, v}) {
+				t.Fatalf("Parse(%q) = %+v, %v; want %v %q", c.dn, got, err, c.kind, v)
+			}
+		}
+	}
+	if got := p.PersonDN("a,b"); got != `uid=a\,b,ou=people,`+suffix {
+		t.Fatalf("PersonDN = %q", got)
+	}
+	if got := p.ContainerDN(OUPeople); got != "ou=people,"+suffix {
+		t.Fatalf("ContainerDN = %q", got)
+	}
+	if got := EscapeValue("\x01a\x00 "); got != `\01a\00\ ` {
+		t.Fatalf("EscapeValue = %q", got)
+	}
+}
+
+// TestNewParser checks the suffix validation.
+func TestNewParser(t *testing.T) {
+	for _, s := range []string{"", "dc=a+dc=b", "dc=a,", `dc=\zz`} {
+		if _, err := NewParser(s, ""); err == nil {
+			t.Fatalf("NewParser(%q) accepted", s)
+		}
+	}
+	// A zero-value Parser with a bad suffix reports it on Parse.
+	p := &Parser{Suffix: "dc=a+"}
+	if _, err := p.Parse("a"); err == nil {
+		t.Fatal("bad suffix not reported")
+	}
+}
+
+// TestKindString covers Kind.String.
+func TestKindString(t *testing.T) {
+	if Person.String() != "person" || Kind(99).String() != "kind(99)" {
+		t.Fatal(Person.String(), Kind(99).String())
+	}
+}
+
+// FuzzParse: no panic; errors wrap ErrInvalid; IDs obey the limits; a
+// parsed person ID survives PersonDN and Parse again.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"", "uid=CU1234567,ou=people," + suffix, "UID=a, OU=People, DC=Library,DC=example,DC=edu",
+		"jchan", "jchan@library.example.edu", `uid=a\2Cb,ou=people,` + suffix, "cn=julac,ou=groups," + suffix,
+		"uid=a+cn=b,ou=people," + suffix, "x)(uid=*", "*", `uid=#04026162,ou=people,` + suffix, "ou=people," + suffix} {
+		f.Add(s)
+	}
+	p, err := NewParser(suffix, "library.example.edu")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := p.Parse(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		switch n.Kind {
+		case Person, Service, Group:
+			if checkID(n.ID) != nil {
+				t.Fatalf("bad ID %q accepted", n.ID)
+			}
+			var dn string
+			switch n.Kind {
+			case Person:
+				dn = p.PersonDN(n.ID)
+			case Service:
+				dn = p.ServiceDN(n.ID)
+			default:
+				dn = p.GroupDN(n.ID)
+			}
+			back, err := p.Parse(dn)
+			if err != nil || back != n {
+				t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, n, dn, back, err)
+			}
+		}
+	})
+}
+
+// BenchmarkParse parses the common DN form.
+func BenchmarkParse(b *testing.B) {
+	p, err := NewParser(suffix, "library.example.edu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Parse("uid=CU1234567,ou=people,dc=library,dc=example,dc=edu"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
