@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/proxy/names"
+	"github.com/bindery/bindery/proxy/wire"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// parser returns the name parser for the server's suffixes (made once;
+// the fields must not change after Serve).
+func (s *Server) parser() *names.Parser {
+	s.parserOnce.Do(func() {
+		s.names = &names.Parser{Suffix: s.Suffix, UPNSuffix: s.UPNSuffix}
+	})
+	return s.names
+}
+
+// bind answers a Bind request (RFC 4511 §4.2). The connection is anonymous
+// from the moment the request arrives until a bind succeeds.
+func (c *conn) bind(o *op, req *wire.BindRequest) error {
+	c.setIdentity(identity{})
+	o.log("cache", false)
+	switch {
+	case req.Version != 3:
+		return newError(ldap.LDAPResultProtocolError, textVersion)
+	case !req.Simple:
+		o.log("mechanism", req.SASLMechanism)
+		return newError(ldap.LDAPResultAuthMethodNotSupported, textSASL)
+	case req.Name == "" && len(req.Password) == 0:
+		o.log("anonymous", true)
+		if !c.srv.AllowAnonymous {
+			return newError(ldap.LDAPResultUnwillingToPerform, textAnonDisallowed)
+		}
+		return nil
+	case len(req.Password) == 0:
+		return newError(ldap.LDAPResultUnwillingToPerform, textUnauthBind)
+	case c.srv.RequireTLS && !c.isTLS.Load():
+		return newError(ldap.LDAPResultConfidentialityRequired, textConfidentiality)
+	case req.Name == "":
+		return c.invalidCredentials(o, backend.ReasonUnknownUser)
+	}
+	n, err := c.srv.parser().Parse(req.Name)
+	if err != nil {
+		o.log("name_error", err.Error())
+		return c.invalidCredentials(o, backend.ReasonUnknownUser)
+	}
+	switch n.Kind {
+	case names.Service:
+		return c.bindService(o, n.ID, string(req.Password))
+	case names.Person:
+		return c.bindPerson(o, n.ID, string(req.Password))
+	default:
+		return c.invalidCredentials(o, backend.ReasonUnknownUser)
+	}
+}
+
+// invalidCredentials is the 49 of every failed bind: the same text whatever
+// the reason, unless Diagnostics is "ad"; with the ppolicy control asked and
+// RevealLockout, a locked account also gets accountLocked.
+func (c *conn) invalidCredentials(o *op, reason backend.Reason) error {
+	e := &ldapError{Code: ldap.LDAPResultInvalidCredentials, Reason: reason}
+	if c.srv.Diagnostics == "ad" {
+		e.Diag = adDiagnostic(reason)
+	}
+	if reason == backend.ReasonLocked && c.srv.RevealLockout && o.hasControl(wire.OIDPasswordPolicy) {
+		e.Controls = []wire.Control{wire.PpolicyResponseControl(wire.PpolicyAccountLocked, -1, -1)}
+	}
+	return e
+}
+
+func (c *conn) bindService(o *op, name, password string) error {
+	o.log("service", name)
+	sa, ok := o.dir.Service(name)
+	if !ok {
+		return c.invalidCredentials(o, backend.ReasonUnknownUser)
+	}
+	if !sa.allowedFrom(c.client) {
+		o.log("network", "refused")
+		return c.invalidCredentials(o, backend.ReasonBadCredentials)
+	}
+	if sa.Verify == nil {
+		return c.invalidCredentials(o, backend.ReasonBadCredentials)
+	}
+	good, err := sa.Verify(password)
+	if err != nil {
+		return &ldapError{Code: ldap.LDAPResultOther, Diag: textInternal, Err: fmt.Errorf("verify service password: %w", err)}
+	}
+	if !good {
+		return c.invalidCredentials(o, backend.ReasonBadCredentials)
+	}
+	c.setIdentity(identity{kind: serviceIdentity, id: sa.Name, dn: c.srv.parser().ServiceDN(sa.Name)})
+	return nil
+}
+
+func (c *conn) bindPerson(o *op, id, password string) error {
+	o.log("id", id)
+	route, nid, ok := o.dir.Route(id)
+	if !ok {
+		return c.invalidCredentials(o, backend.ReasonNoRoute)
+	}
+	o.log("route", route.Name, "backend", route.BackendName)
+	if nid != id {
+		o.log("normalised_id", nid)
+	}
+	ctx, cancel := o.backendCtx()
+	res, good, err := route.Backend.Authenticate(ctx, backend.Credentials{ID: nid, Password: password, ClientAddr: c.client})
+	cancel()
+	if err != nil {
+		return backendError(o.ctx, "authenticate", err)
+	}
+	if !good {
+		reason := res.Reason
+		if reason == "" {
+			reason = backend.ReasonBadCredentials
+		}
+		return c.invalidCredentials(o, reason)
+	}
+	if route.RequirePatron != nil {
+		ctx, cancel := o.backendCtx()
+		reason, active, err := route.RequirePatron.CheckPatron(ctx, nid)
+		cancel()
+		if err != nil {
+			return backendError(o.ctx, "check patron", err)
+		}
+		if !active {
+			if reason == "" {
+				reason = backend.ReasonNoPatron
+			}
+			return c.invalidCredentials(o, reason)
+		}
+	}
+	ident := identity{kind: personIdentity, id: nid, route: route.Name, dn: c.srv.parser().PersonDN(nid)}
+	if res.MustChange {
+		ident.mustChange = true
+		o.reason = backend.ReasonMustChange
+		if o.hasControl(wire.OIDPasswordPolicy) {
+			o.controls = []wire.Control{wire.PpolicyResponseControl(wire.PpolicyChangeAfterReset, -1, -1)}
+		}
+	}
+	c.setIdentity(ident)
+	return nil
+}

@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+
+	"github.com/bindery/bindery/backend"
+)
+
+// Directory is the content the server presents: the routes that send each
+// login ID to its backend, and the service accounts that may search. It is
+// swapped as a whole with [Server.SetDirectory]; a Directory must not be
+// modified once it has been handed to a server.
+type Directory struct {
+	Routes          []Route
+	ServiceAccounts []ServiceAccount
+}
+
+// Case is how a route normalises a login ID before matching it.
+type Case int
+
+// Case normalisations.
+const (
+	CaseNone  Case = iota // the ID as typed
+	CaseUpper             // upper-cased (e.g. JULAC IDs: cu1234567 → CU1234567)
+	CaseLower             // lower-cased (e.g. campus UIDs)
+)
+
+// Apply returns id normalised by c.
+func (c Case) Apply(id string) string {
+	switch c {
+	case CaseUpper:
+		return strings.ToUpper(id)
+	case CaseLower:
+		return strings.ToLower(id)
+	default:
+		return id
+	}
+}
+
+// Route sends the login IDs it matches to one backend.
+type Route struct {
+	Name string
+	// Match is applied to the normalised ID; nil matches every ID (a
+	// catch-all route, which should come last).
+	Match *regexp.Regexp
+	// Case is applied to the ID before matching; the normalised ID is what
+	// the backend sees and what the DN shows.
+	Case        Case
+	BackendName string
+	Backend     backend.Authenticator
+	// RequirePatron, when non-nil, must also confirm after a successful
+	// password check that the ID is an active patron; otherwise the bind
+	// fails with 49 and the checker's reason.
+	RequirePatron backend.PatronChecker
+}
+
+// ServiceAccount is a non-person identity (the ILS, the gateway) that binds
+// as cn=<Name>,ou=services,<suffix> and may look people up.
+type ServiceAccount struct {
+	Name string
+	// Verify checks a password in constant time (an argon2id hash behind it).
+	Verify func(password string) (bool, error)
+	// CanSearch allows look-ups whose filter names IDs, and Compare.
+	CanSearch bool
+	// CanReset allows Password Modify on another user's entry without the
+	// old password.
+	CanReset bool
+	// Networks the account may bind from; empty means any source address.
+	Networks []netip.Prefix
+}
+
+// Route returns the first route whose pattern matches id after the route's
+// case normalisation, and the normalised ID. ok is false when no route
+// matches (or d is nil).
+func (d *Directory) Route(id string) (route *Route, normalisedID string, ok bool) {
+	if d == nil || id == "" {
+		return nil, "", false
+	}
+	for i := range d.Routes {
+		r := &d.Routes[i]
+		nid := r.Case.Apply(id)
+		if r.Match == nil || r.Match.MatchString(nid) {
+			return r, nid, true
+		}
+	}
+	return nil, "", false
+}
+
+// Service returns the service account with the given name, compared
+// case-insensitively.
+func (d *Directory) Service(name string) (*ServiceAccount, bool) {
+	if d == nil {
+		return nil, false
+	}
+	for i := range d.ServiceAccounts {
+		if strings.EqualFold(d.ServiceAccounts[i].Name, name) {
+			return &d.ServiceAccounts[i], true
+		}
+	}
+	return nil, false
+}
+
+// allowedFrom reports whether addr (host:port as net.Conn reports it) is in
+// one of the account's networks. An empty list allows every address; an
+// address that cannot be parsed is allowed only then.
+func (a *ServiceAccount) allowedFrom(addr string) bool {
+	if len(a.Networks) == 0 {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range a.Networks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,207 @@
+package proxy
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/proxy/wire"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// vEntry is an entry of the virtual tree: user attributes and operational
+// attributes (returned only with "+" or by name), in canonical casing.
+type vEntry struct {
+	dn    string
+	attrs []wire.Attribute
+	oper  []wire.Attribute
+	// allOnStar: "*" and an empty list return the operational attributes
+	// too (the Root DSE; see README.md).
+	allOnStar bool
+}
+
+func (e *vEntry) add(name string, values ...string) {
+	e.attrs = appendAttr(e.attrs, name, values)
+}
+
+func (e *vEntry) addOper(name string, values ...string) {
+	e.oper = appendAttr(e.oper, name, values)
+}
+
+// appendAttr adds an attribute with its non-empty values; an attribute
+// with no value is left out.
+func appendAttr(list []wire.Attribute, name string, values []string) []wire.Attribute {
+	var vs []string
+	for _, v := range values {
+		if v != "" {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) == 0 {
+		return list
+	}
+	return append(list, wire.Attribute{Type: name, Values: vs})
+}
+
+// get returns the values of an attribute (user or operational), matched
+// case-insensitively and ignoring options (";lang-en").
+func (e *vEntry) get(name string) ([]string, bool) {
+	name = baseAttr(name)
+	for _, list := range [][]wire.Attribute{e.attrs, e.oper} {
+		for _, a := range list {
+			if strings.EqualFold(a.Type, name) {
+				return a.Values, true
+			}
+		}
+	}
+	return nil, false
+}
+
+func baseAttr(name string) string {
+	if i := strings.IndexByte(name, ';'); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// selectAttrs returns the attributes a search asked for (RFC 4511 §4.5.1.8):
+// none for "1.1" alone, the user attributes for an empty list or "*", the
+// operational ones for "+", and any named attribute, in canonical casing.
+func (e *vEntry) selectAttrs(requested []string) []wire.Attribute {
+	all, oper := len(requested) == 0, false
+	named := make(map[string]bool, len(requested))
+	for _, r := range requested {
+		switch r = strings.TrimSpace(r); r {
+		case "*":
+			all = true
+		case "+":
+			oper = true
+		case "1.1", "":
+		default:
+			named[strings.ToLower(baseAttr(r))] = true
+		}
+	}
+	if e.allOnStar && all {
+		oper = true
+	}
+	var out []wire.Attribute
+	for _, a := range e.attrs {
+		if all || named[strings.ToLower(a.Type)] {
+			out = append(out, a)
+		}
+	}
+	for _, a := range e.oper {
+		if oper || named[strings.ToLower(a.Type)] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// personObjectClasses are the object classes of every person entry.
+var personObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+
+// generalizedTime formats t as an LDAP GeneralizedTime in UTC.
+func generalizedTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("20060102150405Z")
+}
+
+// personEntry is the virtual entry of a backend entry; dn is its DN.
+func (s *Server) personEntry(dn string, be *backend.Entry) *vEntry {
+	e := &vEntry{dn: dn}
+	e.add("objectClass", personObjectClasses...)
+	e.add("uid", be.ID)
+	e.add("cn", be.CommonName)
+	e.add("sn", be.Surname)
+	e.add("givenName", be.GivenName)
+	e.add("mail", be.Mail)
+	e.add("employeeType", be.Category)
+	e.add("o", be.Institution)
+	if be.Category != "" {
+		e.add("memberOf", s.parser().GroupDN(be.Category))
+	}
+	keys := make([]string, 0, len(be.Extra))
+	for k := range be.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, clash := e.get(k); clash {
+			continue
+		}
+		e.add(k, be.Extra[k]...)
+	}
+	e.addOper("entryUUID", be.UUID)
+	e.addOper("createTimestamp", generalizedTime(be.Created))
+	e.addOper("modifyTimestamp", generalizedTime(be.Modified))
+	return e
+}
+
+// containerEntry is the entry of the suffix or of one of the ou= containers.
+func containerEntry(dn string) *vEntry {
+	e := &vEntry{dn: dn}
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil || len(parsed.RDNs) == 0 || len(parsed.RDNs[0].Attributes) == 0 {
+		e.add("objectClass", "top")
+		return e
+	}
+	first := parsed.RDNs[0].Attributes[0]
+	switch strings.ToLower(first.Type) {
+	case "ou":
+		e.add("objectClass", "top", "organizationalUnit")
+		e.add("ou", first.Value)
+	case "dc":
+		e.add("objectClass", "top", "dcObject", "organization")
+		e.add("dc", first.Value)
+		e.add("o", first.Value)
+	case "o":
+		e.add("objectClass", "top", "organization")
+		e.add("o", first.Value)
+	default:
+		e.add("objectClass", "top", "extensibleObject")
+		e.add(first.Type, first.Value)
+	}
+	return e
+}
+
+// groupEntry is the virtual group of a category.
+func (s *Server) groupEntry(cn string) *vEntry {
+	e := &vEntry{dn: s.parser().GroupDN(cn)}
+	e.add("objectClass", "top", "groupOfNames")
+	e.add("cn", cn)
+	return e
+}
+
+// rootDSE is the server's Root DSE (RFC 4512 §5.1).
+func (s *Server) rootDSE() *vEntry {
+	e := &vEntry{allOnStar: true}
+	e.add("objectClass", "top", "extensibleObject")
+	e.addOper("namingContexts", s.Suffix)
+	e.addOper("defaultNamingContext", s.Suffix)
+	e.addOper("supportedLDAPVersion", "3")
+	ext := []string{wire.OIDWhoAmI, wire.OIDPasswordModify}
+	if s.TLSConfig != nil {
+		ext = append([]string{wire.OIDStartTLS}, ext...)
+	}
+	e.addOper("supportedExtension", ext...)
+	ctls := slices.Sorted(func(yield func(string) bool) {
+		for oid := range knownControls {
+			if !yield(oid) {
+				return
+			}
+		}
+	})
+	e.addOper("supportedControl", ctls...)
+	e.addOper("supportedFeatures",
+		"1.3.6.1.4.1.4203.1.5.1", // all operational attributes ("+")
+		"1.3.6.1.4.1.4203.1.5.3", // absolute true and false filters
+	)
+	e.addOper("vendorName", "bindery")
+	e.addOper("vendorVersion", s.VendorVersion)
+	return e
+}

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/proxy/names"
+	"github.com/bindery/bindery/proxy/wire"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// whoAmI answers the WhoAmI extended operation (RFC 4532): "dn:<DN>", or
+// an empty value when anonymous. Like OpenLDAP, no responseName.
+func (c *conn) whoAmI(o *op) error {
+	ident := c.identity()
+	o.hasValue = true
+	if ident.kind != anonymous {
+		o.respValue = []byte("dn:" + ident.dn)
+	}
+	return nil
+}
+
+// passwordModify answers the Password Modify extended operation (RFC 3062).
+// A person changes its own password with the old one; a service account
+// with CanReset sets anyone's without it. See README.md for the results.
+func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
+	ident := c.identity()
+	if ident.kind == anonymous {
+		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	pm, err := wire.DecodePasswordModify(req.Value)
+	if err != nil {
+		return &ldapError{Code: ldap.LDAPResultProtocolError, Diag: "malformed password modify request", Err: err}
+	}
+	ppolicy := o.hasControl(wire.OIDPasswordPolicy)
+	withPpolicy := func(e *ldapError, code int) *ldapError {
+		if ppolicy {
+			e.Controls = []wire.Control{wire.PpolicyResponseControl(code, -1, -1)}
+		}
+		return e
+	}
+
+	targetID := ident.id
+	if pm.HasUserIdentity && pm.UserIdentity != "" {
+		n, err := c.srv.parser().Parse(pm.UserIdentity)
+		if err != nil || n.Kind != names.Person {
+			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+		}
+		targetID = n.ID
+	} else if ident.kind != personIdentity {
+		return newError(ldap.LDAPResultUnwillingToPerform, "service account passwords are set in the configuration")
+	}
+	route, nid, ok := o.dir.Route(targetID)
+	if !ok {
+		return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+	}
+	o.log("id", nid, "route", route.Name, "backend", route.BackendName)
+	self := ident.kind == personIdentity && nid == ident.id
+	change := backend.PasswordChange{
+		ID:         nid,
+		New:        string(pm.NewPassword),
+		Operator:   ident.dn,
+		ClientAddr: c.client,
+	}
+	switch {
+	case self:
+		if !pm.HasOld || len(pm.OldPassword) == 0 {
+			return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, textMustSupplyOld), wire.PpolicyMustSupplyOldPassword)
+		}
+		change.Old = string(pm.OldPassword)
+	case ident.kind == serviceIdentity:
+		sa, ok := o.dir.Service(ident.id)
+		if !ok || !sa.CanReset {
+			return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+		}
+		// A reset by a service sets the password; it is not one-time.
+		change.Force = true
+	default:
+		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	changer, ok := route.Backend.(backend.PasswordChanger)
+	if !ok {
+		return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, "passwords of this account cannot be changed here"), wire.PpolicyPasswordModNotAllowed)
+	}
+	ctx, cancel := o.backendCtx()
+	generated, err := changer.ChangePassword(ctx, change)
+	cancel()
+	var pe *backend.PolicyError
+	switch {
+	case err == nil:
+	case errors.As(err, &pe):
+		code := wire.PpolicyInsufficientPasswordQuality
+		if pe.TooShort() {
+			code = wire.PpolicyPasswordTooShort
+		}
+		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, textPolicy), code)
+		e.Err = fmt.Errorf("change password: %w", err)
+		return e
+	case errors.Is(err, backend.ErrWrongOldPassword):
+		return &ldapError{Code: ldap.LDAPResultUnwillingToPerform, Diag: textWrongOld, Err: fmt.Errorf("change password: %w", err)}
+	default:
+		return backendError(o.ctx, "change password", err)
+	}
+	if generated != "" {
+		o.respValue = wire.PasswordModifyResponseValue(generated)
+		o.hasValue = true
+	}
+	if self {
+		c.mu.Lock()
+		if c.ident.kind == personIdentity && c.ident.id == nid {
+			c.ident.mustChange = false
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/proxy/names"
+	"github.com/bindery/bindery/proxy/wire"
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// maxFilterIDs bounds the IDs one search filter may name.
+const maxFilterIDs = 64
+
+// tree holds the parsed DNs of the virtual tree's fixed entries.
+type tree struct {
+	suffix, people, services, groups *ldap.DN
+}
+
+func (s *Server) tree() tree {
+	parse := func(dn string) *ldap.DN {
+		d, err := ldap.ParseDN(dn)
+		if err != nil {
+			return &ldap.DN{}
+		}
+		return d
+	}
+	return tree{
+		suffix:   parse(s.Suffix),
+		people:   parse("ou=people," + s.Suffix),
+		services: parse("ou=services," + s.Suffix),
+		groups:   parse("ou=groups," + s.Suffix),
+	}
+}
+
+// search answers a Search request (RFC 4511 §4.5). See README.md for what
+// each identity may read.
+func (c *conn) search(o *op, req *wire.SearchRequest) error {
+	filter := req.Filter
+	if filter == nil {
+		f, err := ldap.CompileFilter(req.FilterString)
+		if err != nil {
+			return &ldapError{Code: ldap.LDAPResultProtocolError, Diag: "bad search filter", Err: err}
+		}
+		filter = f
+	}
+	o.log("base", req.BaseDN, "scope", req.Scope, "filter", req.FilterString)
+	if o.hasControl(wire.OIDPagedResults) {
+		// Every answer fits one page: tell the client there is no more.
+		o.controls = append(o.controls, wire.PagedResultsControl(0, nil))
+	}
+	ident := c.identity()
+	if strings.TrimSpace(req.BaseDN) == "" {
+		if req.Scope != wire.ScopeBase {
+			if ident.kind == anonymous {
+				return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+			}
+			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+		}
+		return c.sendEntries(o, req, filter, []*vEntry{c.srv.rootDSE()})
+	}
+	if ident.kind == anonymous {
+		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	base, err := ldap.ParseDN(req.BaseDN)
+	if err != nil {
+		return &ldapError{Code: ldap.LDAPResultInvalidDNSyntax, Diag: "invalid DN", Err: err}
+	}
+	t := c.srv.tree()
+	scope := req.Scope
+	switch {
+	case base.EqualFold(t.suffix):
+		switch scope {
+		case wire.ScopeBase:
+			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(c.srv.Suffix)})
+		case wire.ScopeOne:
+			return c.sendEntries(o, req, filter, []*vEntry{
+				containerEntry(t.people.String()), containerEntry(t.services.String()), containerEntry(t.groups.String()),
+			})
+		}
+		return c.searchPeople(o, req, filter, ident)
+	case base.EqualFold(t.people):
+		if scope == wire.ScopeBase {
+			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(t.people.String())})
+		}
+		return c.searchPeople(o, req, filter, ident)
+	case base.EqualFold(t.services), base.EqualFold(t.groups):
+		if scope == wire.ScopeBase {
+			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(base.String())})
+		}
+		return c.sendEntries(o, req, filter, nil)
+	case t.people.AncestorOfFold(base):
+		if scope != wire.ScopeBase && scope != wire.ScopeSub {
+			return c.sendEntries(o, req, filter, nil)
+		}
+		n, err := c.srv.parser().Parse(req.BaseDN)
+		if err != nil || n.Kind != names.Person {
+			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+		}
+		e, err := c.readPerson(o, ident, n.ID)
+		if err != nil {
+			return err
+		}
+		return c.sendEntries(o, req, filter, []*vEntry{e})
+	case t.groups.AncestorOfFold(base):
+		n, err := c.srv.parser().Parse(req.BaseDN)
+		if err != nil || n.Kind != names.Group || (scope != wire.ScopeBase && scope != wire.ScopeSub) {
+			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+		}
+		if ident.kind != serviceIdentity {
+			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+		}
+		return c.sendEntries(o, req, filter, []*vEntry{c.srv.groupEntry(n.ID)})
+	}
+	return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+}
+
+// canSearch reports whether the identity may look up other people. A
+// person may read its own entry only; a service account needs CanSearch.
+func (o *op) canSearch(ident identity) bool {
+	if ident.kind != serviceIdentity {
+		return false
+	}
+	sa, ok := o.dir.Service(ident.id)
+	return ok && sa.CanSearch
+}
+
+// readPerson returns the entry of one person for a base read of its DN:
+// the person itself, or a service account with CanSearch. Anyone else gets
+// 32 (a person) or 50 (a service account without CanSearch), and a missing
+// entry 32.
+func (c *conn) readPerson(o *op, ident identity, id string) (*vEntry, error) {
+	if ident.kind == serviceIdentity && !o.canSearch(ident) {
+		return nil, newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	route, nid, ok := o.dir.Route(id)
+	if !ok {
+		return nil, newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+	}
+	if ident.kind == personIdentity && nid != ident.id {
+		return nil, newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+	}
+	e, err := c.lookup(o, route, nid)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
+	}
+	return e, nil
+}
+
+// lookup asks the route's backend for a normalised ID; a missing entry is
+// (nil, nil).
+func (c *conn) lookup(o *op, route *Route, nid string) (*vEntry, error) {
+	ctx, cancel := o.backendCtx()
+	be, err := route.Backend.Lookup(ctx, nid)
+	cancel()
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, backendError(o.ctx, "lookup", err)
+	}
+	if be == nil {
+		return nil, nil
+	}
+	return c.srv.personEntry(c.srv.parser().PersonDN(nid), be), nil
+}
+
+// searchPeople answers a search under ou=people: every ID the filter names
+// (see filterIDs) is routed like a bind, looked up, and returned when the
+// entry matches the whole filter. A filter that names no ID finds nothing.
+func (c *conn) searchPeople(o *op, req *wire.SearchRequest, filter *ber.Packet, ident identity) error {
+	if ident.kind == serviceIdentity && !o.canSearch(ident) {
+		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	ids := filterIDs(filter)
+	if len(ids) > maxFilterIDs {
+		return newError(ldap.LDAPResultAdminLimitExceeded, fmt.Sprintf("filter names more than %d IDs", maxFilterIDs))
+	}
+	upn := "@" + strings.ToLower(c.srv.UPNSuffix)
+	seen := make(map[string]bool)
+	var entries []*vEntry
+	for _, id := range ids {
+		if c.srv.UPNSuffix != "" && strings.HasSuffix(strings.ToLower(id), upn) {
+			id = id[:len(id)-len(upn)]
+		}
+		if !plausibleID(id) {
+			continue
+		}
+		route, nid, ok := o.dir.Route(id)
+		if !ok {
+			continue
+		}
+		if ident.kind == personIdentity && nid != ident.id {
+			continue
+		}
+		key := strings.ToLower(route.Name + "\x00" + nid)
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		e, err := c.lookup(o, route, nid)
+		if err != nil {
+			return err
+		}
+		if e == nil || seen["dn\x00"+strings.ToLower(e.dn)] {
+			continue
+		}
+		seen["dn\x00"+strings.ToLower(e.dn)] = true
+		entries = append(entries, e)
+	}
+	o.log("ids", len(ids))
+	return c.sendEntries(o, req, filter, entries)
+}
+
+// sendEntries encodes the entries that match the filter into the
+// operation's response, honouring SizeLimit and TypesOnly.
+func (c *conn) sendEntries(o *op, req *wire.SearchRequest, filter *ber.Packet, entries []*vEntry) error {
+	n := 0
+	for _, e := range entries {
+		if !matchFilter(filter, e) {
+			continue
+		}
+		if req.SizeLimit > 0 && int64(n) >= req.SizeLimit {
+			o.code = ldap.LDAPResultSizeLimitExceeded
+			o.diag = "size limit exceeded"
+			break
+		}
+		attrs := e.selectAttrs(req.Attributes)
+		if req.TypesOnly {
+			o.buf = wire.AppendSearchEntryTypesOnly(o.buf, o.id, e.dn, attrs, nil)
+		} else {
+			o.buf = wire.AppendSearchEntry(o.buf, o.id, e.dn, attrs, nil)
+		}
+		n++
+	}
+	o.log("entries", n)
+	return nil
+}

@@ -1,0 +1,291 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bindery/bindery/proxy/names"
+	"github.com/bindery/bindery/proxy/wire"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Defaults for the zero values of the Server's limits.
+const (
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultIdleTimeout     = 5 * time.Minute
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultBackendTimeout  = 10 * time.Second
+	DefaultMaxConnections  = 10000
+	DefaultMaxRequestBytes = 1 << 20
+	DefaultMaxOpsPerConn   = 64
+)
+
+// ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
+var ErrServerClosed = errors.New("proxy: server closed")
+
+// Server is an LDAP server. The zero value is usable once a Directory has
+// been set; fields must not be changed after Serve or ServeTLS is called
+// (the Directory is swapped with SetDirectory).
+type Server struct {
+	// Suffix is the base of the virtual tree, e.g. "dc=library,dc=example,dc=edu".
+	Suffix string
+	// UPNSuffix is the domain of id@<UPNSuffix> bind names ("" disables them).
+	UPNSuffix string
+	// AllowAnonymous lets an anonymous bind (empty name and password)
+	// succeed; an anonymous session may read the Root DSE only.
+	AllowAnonymous bool
+	// RequireTLS answers simple binds over cleartext with 13
+	// confidentialityRequired.
+	RequireTLS bool
+	// Diagnostics is "" (every 49 carries the same empty text) or "ad"
+	// (Active Directory style "data 52e" codes in the diagnostic of 49).
+	Diagnostics string
+	// RevealLockout adds the ppolicy accountLocked error to the 49 of a
+	// locked account when the bind asked for the ppolicy control.
+	RevealLockout bool
+	// TLSConfig enables StartTLS on Serve and is used by ServeTLS (LDAPS).
+	TLSConfig *tls.Config
+	// ReadTimeout bounds the time to read one message once its first byte
+	// has arrived, and the TLS handshake. Default 30s.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a connection after this long with no operation in
+	// flight and no request arriving. Default 5m.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write of a response. Default 30s.
+	WriteTimeout time.Duration
+	// BackendTimeout bounds each call to a backend (Authenticate, Lookup,
+	// CheckPatron, ChangePassword). Default 10s; a backend that does not
+	// answer in time gives 52 unavailable.
+	BackendTimeout time.Duration
+	// MaxConnections caps open connections; a connection over the cap gets
+	// a Notice of Disconnection (51 busy) and is closed. Default 10000.
+	MaxConnections int
+	// MaxRequestBytes caps the size of one request message; a larger one
+	// gets a Notice of Disconnection (2 protocolError). Default 1 MiB.
+	MaxRequestBytes int
+	// MaxOpsPerConn caps the operations in flight on one connection; an
+	// extra one gets 51 busy. Default 64.
+	MaxOpsPerConn int
+	// Logger receives one structured line per bind and per failed
+	// operation. nil: slog.Default().
+	Logger *slog.Logger
+	// VendorVersion is shown as vendorVersion in the Root DSE.
+	VendorVersion string
+	// NotifyStartedFunc, when set, is called when Serve or ServeTLS starts
+	// accepting connections (for tests).
+	NotifyStartedFunc func()
+
+	dir atomic.Pointer[Directory]
+
+	mu         sync.Mutex
+	listeners  map[*net.Listener]struct{}
+	conns      map[*conn]struct{}
+	inShutdown atomic.Bool
+	nconns     atomic.Int64
+	connWG     sync.WaitGroup
+	parserOnce sync.Once
+	names      *names.Parser
+}
+
+// SetDirectory installs d for operations that start from now on;
+// operations already running keep the Directory they started with. It is
+// safe to call at any time, e.g. on SIGHUP.
+func (s *Server) SetDirectory(d *Directory) { s.dir.Store(d) }
+
+// Directory returns the Directory currently installed (nil if none).
+func (s *Server) Directory() *Directory { return s.dir.Load() }
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func intOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (s *Server) readTimeout() time.Duration  { return durationOr(s.ReadTimeout, DefaultReadTimeout) }
+func (s *Server) idleTimeout() time.Duration  { return durationOr(s.IdleTimeout, DefaultIdleTimeout) }
+func (s *Server) writeTimeout() time.Duration { return durationOr(s.WriteTimeout, DefaultWriteTimeout) }
+func (s *Server) backendTimeout() time.Duration {
+	return durationOr(s.BackendTimeout, DefaultBackendTimeout)
+}
+func (s *Server) maxConnections() int  { return intOr(s.MaxConnections, DefaultMaxConnections) }
+func (s *Server) maxRequestBytes() int { return intOr(s.MaxRequestBytes, DefaultMaxRequestBytes) }
+func (s *Server) maxOpsPerConn() int   { return intOr(s.MaxOpsPerConn, DefaultMaxOpsPerConn) }
+
+// Serve accepts plain LDAP connections on l (with StartTLS when TLSConfig is
+// set) until l fails or Shutdown is called. It always returns a non-nil
+// error; after Shutdown, ErrServerClosed. Suffix must be a valid DN.
+func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, false)
+}
+
+// ServeTLS accepts LDAPS connections on l, wrapping it with
+// tls.NewListener(TLSConfig). TLSConfig must be set.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.TLSConfig == nil {
+		return errors.New("proxy: serve tls: TLSConfig is nil")
+	}
+	return s.serve(tls.NewListener(l, s.TLSConfig), true)
+}
+
+func (s *Server) trackListener(l *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.inShutdown.Load() {
+			return false
+		}
+		if s.listeners == nil {
+			s.listeners = make(map[*net.Listener]struct{})
+		}
+		s.listeners[l] = struct{}{}
+	} else {
+		delete(s.listeners, l)
+	}
+	return true
+}
+
+func (s *Server) serve(l net.Listener, isTLS bool) error {
+	if _, err := names.NewParser(s.Suffix, s.UPNSuffix); err != nil {
+		l.Close()
+		return fmt.Errorf("proxy: serve: %w", err)
+	}
+	if !s.trackListener(&l, true) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(&l, false)
+	defer l.Close()
+	if s.NotifyStartedFunc != nil {
+		s.NotifyStartedFunc()
+	}
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.inShutdown.Load() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logger().Warn("accept failed; retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("proxy: accept: %w", err)
+		}
+		backoff = 0
+		if n := s.nconns.Add(1); n > int64(s.maxConnections()) {
+			s.nconns.Add(-1)
+			go s.refuse(nc)
+			continue
+		}
+		c := newConn(s, nc, isTLS)
+		if !s.trackConn(c, true) {
+			s.nconns.Add(-1)
+			nc.Close()
+			return ErrServerClosed
+		}
+		go func() {
+			defer s.nconns.Add(-1)
+			defer s.trackConn(c, false)
+			c.serve()
+		}()
+	}
+}
+
+// isTemporary reports whether an accept error is worth retrying (too many
+// open files and the like), as net/http decides.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// refuse tells a connection over MaxConnections that the server is busy.
+func (s *Server) refuse(nc net.Conn) {
+	defer nc.Close()
+	nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
+	nc.Write(wire.AppendNoticeOfDisconnection(nil, ldap.LDAPResultBusy, "too many connections"))
+	s.logger().Warn("connection refused: too many connections", "client", nc.RemoteAddr().String(), "max_connections", s.maxConnections())
+}
+
+func (s *Server) trackConn(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.inShutdown.Load() {
+			return false
+		}
+		if s.conns == nil {
+			s.conns = make(map[*conn]struct{})
+		}
+		s.conns[c] = struct{}{}
+		s.connWG.Add(1)
+	} else {
+		delete(s.conns, c)
+		s.connWG.Done()
+	}
+	return true
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, lets each
+// connection finish the operations it has in flight, sends it a Notice of
+// Disconnection (52 unavailable, "server is shutting down") and closes it.
+// When ctx ends first, the operations still running are cancelled, the
+// remaining connections get the notice and are closed at once, and Shutdown
+// returns ctx.Err() without waiting for backends that ignore cancellation.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.inShutdown.Store(true)
+	for l := range s.listeners {
+		(*l).Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.beginShutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, c := range conns {
+		c.force()
+	}
+	return ctx.Err()
+}
