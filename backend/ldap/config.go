@@ -1,0 +1,288 @@
+package ldapbackend
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultTimeout       = 5 * time.Second
+	DefaultPoolSize      = 8
+	DefaultIDAttribute   = "uid"
+	DefaultUUIDAttribute = "entryUUID"
+	DefaultPrimaryRetry  = 30 * time.Second
+	placeholder          = "{id}"
+)
+
+// DefaultAttributes maps the virtual attributes bindery presents to the
+// upstream attributes they are read from. Config.Attributes is merged over it.
+var DefaultAttributes = map[string]string{
+	"cn":           "cn",
+	"sn":           "sn",
+	"givenName":    "givenName",
+	"mail":         "mail",
+	"employeeType": "employeeType",
+	"o":            "o",
+}
+
+// reservedVirtual are virtual attributes bindery fills itself; they cannot be
+// mapped from upstream.
+var reservedVirtual = []string{"uid", "entryUUID", "objectClass", "memberOf", "userPassword"}
+
+// Config describes one upstream directory. The config loader fills it; the
+// zero value of each field is documented.
+type Config struct {
+	// Name of the backend, for logs and errors. Default "ldap".
+	Name string
+	// URLs of the directory servers, tried in order (failover):
+	// ldap://host[:389] or ldaps://host[:636]. At least one.
+	URLs []string
+	// BindDN and BindPassword are the service account that searches. Empty
+	// BindDN: searches are anonymous (and BindPassword must be empty too).
+	BindDN, BindPassword string
+	// BaseDN is where users are searched (subtree). Required unless
+	// DNTemplate is set.
+	BaseDN string
+	// UserFilter finds a user; {id} is replaced by the login ID escaped with
+	// ldap.EscapeFilter. Default "(<IDAttribute>={id})", i.e. "(uid={id})".
+	UserFilter string
+	// DNTemplate, when set, skips the search: the user binds directly as
+	// the template with {id} replaced by the login ID escaped with
+	// ldap.EscapeDN, e.g. "uid={id},ou=people,dc=example,dc=org".
+	DNTemplate string
+	// StartTLS upgrades ldap:// connections before anything else is sent.
+	// Not allowed with ldaps:// URLs.
+	StartTLS bool
+	// CAFile is a PEM file of CA certificates trusted for LDAPS/StartTLS.
+	// Empty: the system roots.
+	CAFile string
+	// InsecureSkipVerify turns off certificate verification (tests only).
+	InsecureSkipVerify bool
+	// Timeout bounds one Authenticate, Lookup or Ping call as a whole,
+	// including dials, failover, TLS handshakes, search and bind.
+	// Default 5s.
+	Timeout time.Duration
+	// PoolSize is the most connections open at once in each of the two
+	// pools (service searches, user binds). Default 8.
+	PoolSize int
+	// Attributes maps virtual attribute → upstream attribute, merged over
+	// DefaultAttributes (cn, sn, givenName, mail, employeeType, o map to
+	// themselves). Map a virtual attribute to "" to drop it. Virtual
+	// attributes other than the six defaults go to Entry.Extra.
+	Attributes map[string]string
+	// IDAttribute is the upstream attribute holding the login ID; it
+	// builds the default UserFilter. Default "uid".
+	IDAttribute string
+	// UUIDAttribute is read into Entry.UUID. Default "entryUUID"; for
+	// Active Directory use "objectGUID" (binary, converted).
+	UUIDAttribute string
+	// PrimaryRetry is how long bindery keeps using a later URL after the
+	// first one failed before trying the first again. Default 30s.
+	PrimaryRetry time.Duration
+	// Logger receives warnings (ambiguous IDs, URL failures). Default:
+	// discard. Passwords are never logged.
+	Logger *slog.Logger
+}
+
+// upstream is one parsed URL.
+type upstream struct {
+	raw      string
+	hostport string
+	ldaps    bool
+	tls      *tls.Config
+}
+
+// settings is Config after defaults and validation.
+type settings struct {
+	Config
+	upstreams []upstream
+	attrs     map[string]string // virtual → upstream, without dropped ones
+	fetch     []string          // upstream attributes to request
+}
+
+// validate applies defaults and checks cfg, listing every problem at once.
+func validate(cfg Config) (*settings, error) {
+	s := &settings{Config: cfg}
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	if s.Name == "" {
+		s.Name = "ldap"
+	}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	} else if s.Timeout < 0 {
+		bad("timeout", "must be positive, got %v", s.Timeout)
+	}
+	if s.PoolSize == 0 {
+		s.PoolSize = DefaultPoolSize
+	} else if s.PoolSize < 0 {
+		bad("pool_size", "must be positive, got %d", s.PoolSize)
+	}
+	if s.PrimaryRetry <= 0 {
+		s.PrimaryRetry = DefaultPrimaryRetry
+	}
+	if s.IDAttribute == "" {
+		s.IDAttribute = DefaultIDAttribute
+	}
+	if s.UUIDAttribute == "" {
+		s.UUIDAttribute = DefaultUUIDAttribute
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	var roots *x509.CertPool
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			bad("ca_file", "%v", err)
+		} else {
+			roots = x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				bad("ca_file", "%s holds no PEM certificate", s.CAFile)
+			}
+		}
+	}
+
+	if len(s.URLs) == 0 {
+		bad("urls", "at least one URL is required")
+	}
+	for _, raw := range s.URLs {
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad("urls", "%q: %v", raw, err)
+			continue
+		}
+		up := upstream{raw: raw}
+		port := u.Port()
+		switch strings.ToLower(u.Scheme) {
+		case "ldap":
+			if port == "" {
+				port = "389"
+			}
+		case "ldaps":
+			up.ldaps = true
+			if port == "" {
+				port = "636"
+			}
+			if s.StartTLS {
+				bad("start_tls", "cannot be used with the ldaps URL %q", raw)
+			}
+		default:
+			bad("urls", "%q: scheme must be ldap or ldaps", raw)
+			continue
+		}
+		if u.Hostname() == "" {
+			bad("urls", "%q: no host", raw)
+			continue
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			bad("urls", "%q: only scheme://host[:port] is allowed (put the base DN in base_dn)", raw)
+			continue
+		}
+		up.hostport = net.JoinHostPort(u.Hostname(), port)
+		up.tls = &tls.Config{
+			ServerName:         u.Hostname(),
+			RootCAs:            roots,
+			InsecureSkipVerify: s.InsecureSkipVerify, //nolint:gosec // documented, for tests
+			MinVersion:         tls.VersionTLS12,
+		}
+		s.upstreams = append(s.upstreams, up)
+	}
+
+	if s.BindDN == "" && s.BindPassword != "" {
+		bad("bind_password", "set without bind_dn")
+	}
+	if s.BindDN != "" {
+		if s.BindPassword == "" {
+			// An empty-password simple bind is an unauthenticated bind:
+			// it would "succeed" as anonymous on many servers.
+			bad("bind_password", "required with bind_dn (an empty password is an unauthenticated bind)")
+		}
+		if _, err := ldap.ParseDN(s.BindDN); err != nil {
+			bad("bind_dn", "%q: %v", s.BindDN, err)
+		}
+	}
+
+	if s.DNTemplate != "" {
+		if !strings.Contains(s.DNTemplate, placeholder) {
+			bad("dn_template", "must contain %s", placeholder)
+		} else if _, err := ldap.ParseDN(strings.ReplaceAll(s.DNTemplate, placeholder, "x")); err != nil {
+			bad("dn_template", "%q: %v", s.DNTemplate, err)
+		}
+	} else if s.BaseDN == "" {
+		bad("base_dn", "required (unless dn_template is set)")
+	}
+	if s.BaseDN != "" {
+		if _, err := ldap.ParseDN(s.BaseDN); err != nil {
+			bad("base_dn", "%q: %v", s.BaseDN, err)
+		}
+	}
+	if s.UserFilter == "" {
+		s.UserFilter = "(" + s.IDAttribute + "=" + placeholder + ")"
+	}
+	if !strings.Contains(s.UserFilter, placeholder) {
+		bad("user_filter", "must contain %s", placeholder)
+	} else if _, err := ldap.CompileFilter(strings.ReplaceAll(s.UserFilter, placeholder, "x")); err != nil {
+		bad("user_filter", "%q: %v", s.UserFilter, err)
+	}
+
+	s.attrs = map[string]string{}
+	for k, v := range DefaultAttributes {
+		s.attrs[k] = v
+	}
+	for virt, up := range s.Attributes {
+		if virt == "" {
+			bad("attributes", "empty virtual attribute name")
+			continue
+		}
+		for _, r := range reservedVirtual {
+			if strings.EqualFold(virt, r) {
+				bad("attributes", "%q is filled by bindery and cannot be mapped", virt)
+			}
+		}
+		// Replace a default whatever its case.
+		for k := range s.attrs {
+			if strings.EqualFold(k, virt) {
+				delete(s.attrs, k)
+			}
+		}
+		if up != "" {
+			s.attrs[virt] = up
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range append(mapValues(s.attrs), s.UUIDAttribute, "createTimestamp", "modifyTimestamp") {
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
+			s.fetch = append(s.fetch, a)
+		}
+	}
+
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("ldap backend %q: invalid config: %w", s.Name, errors.Join(errs...))
+	}
+	return s, nil
+}
+
+func mapValues(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+// Package ldapbackend is the bindery backend for an upstream directory (the
+// campus LDAP or Active Directory), spoken to through
+// github.com/go-ldap/ldap/v3.
+//
+// A login is checked by search-then-bind (a service or anonymous search for
+// exactly one entry matching UserFilter, then a simple bind as that entry's
+// DN with the password) or, with DNTemplate, by binding directly. Searches
+// run on a pool of service-bound connections, user binds on a separate pool.
+// Several URLs give failover; LDAPS and StartTLS verify against a CA file.
+// Every call is bounded by its context and Config.Timeout: an upstream that
+// is down or hangs yields an error wrapping backend.ErrUnavailable, never a
+// "wrong password".
+package ldapbackend
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Backend is an upstream directory. It is safe for concurrent use.
+type Backend struct {
+	s       *settings
+	fo      *failover
+	service *pool // searches, bound as BindDN (or anonymous)
+	binds   *pool // user binds
+}
+
+var _ backend.Authenticator = (*Backend)(nil)
+
+// New validates cfg and returns a Backend. It does not contact the
+// directory: connections are made on first use.
+func New(cfg Config) (*Backend, error) {
+	s, err := validate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	urls := make([]string, len(s.upstreams))
+	for i, u := range s.upstreams {
+		urls[i] = u.raw
+	}
+	b := &Backend{s: s, fo: newFailover(urls, s.PrimaryRetry)}
+	b.service = newPool("service", s, b.fo, b.serviceBind)
+	b.binds = newPool("bind", s, b.fo, anonymousBind)
+	return b, nil
+}
+
+// serviceBind authenticates a new service connection as BindDN; with no
+// BindDN it makes an explicit anonymous bind. Either way a server that
+// accepts TCP but does not speak LDAP fails here, in time for failover to
+// the next URL.
+func (b *Backend) serviceBind(ctx context.Context, c *conn) error {
+	if b.s.BindDN == "" {
+		return anonymousBind(ctx, c)
+	}
+	if err := c.run(ctx, func(l *ldap.Conn) error { return l.Bind(b.s.BindDN, b.s.BindPassword) }); err != nil {
+		return fmt.Errorf("service bind: %w", err)
+	}
+	return nil
+}
+
+// anonymousBind makes c anonymous (and proves the server answers).
+func anonymousBind(ctx context.Context, c *conn) error {
+	if err := c.run(ctx, func(l *ldap.Conn) error { return l.UnauthenticatedBind("") }); err != nil {
+		return fmt.Errorf("anonymous bind: %w", err)
+	}
+	return nil
+}
+
+// Name is the backend's configured name.
+func (b *Backend) Name() string { return b.s.Name }
+
+// Ping checks that the directory answers: a base search of the Root DSE on
+// a service connection (dialled and bound if none is idle).
+func (b *Backend) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, b.s.Timeout)
+	defer cancel()
+	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, b.timeLimit(), false,
+		"(objectClass=*)", []string{"namingContexts"}, nil)
+	err := b.withConn(ctx, b.service, func(c *conn) error {
+		_, err := do(ctx, c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(req) })
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("ldap %s: ping: %w", b.s.Name, unavailable("root DSE", err))
+	}
+	return nil
+}
+
+// State reports what the backend last saw of each URL, in configured order.
+func (b *Backend) State() []URLState { return b.fo.snapshot() }
+
+// Close closes the idle connections of both pools; connections in use are
+// closed when their call ends. Calls after Close fail with ErrUnavailable.
+func (b *Backend) Close() error {
+	b.service.close()
+	b.binds.close()
+	return nil
+}
+
+// withConn runs fn on a connection from p. When fn fails on a connection
+// that came from the idle list and that connection turned out broken (the
+// server restarted, the network dropped it), the idle list is emptied and
+// fn is retried once on a freshly dialled connection.
+func (b *Backend) withConn(ctx context.Context, p *pool, fn func(*conn) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := p.get(ctx, attempt > 0)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		reused, broken := c.reused, c.broken
+		if err != nil && broken {
+			b.fo.down(c.urlIdx, err)
+		}
+		p.put(c)
+		if err != nil && broken && reused && attempt == 0 && ctx.Err() == nil {
+			p.drain()
+			continue
+		}
+		return err
+	}
+}
+
+// timeLimit is the server-side time limit of searches, in whole seconds.
+func (b *Backend) timeLimit() int {
+	secs := int((b.s.Timeout + 999_999_999) / 1_000_000_000)
+	return max(secs, 1)
+}

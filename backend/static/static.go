@@ -1,0 +1,162 @@
+// Package static is the bindery backend for users listed in the config file
+// (service accounts, demos, tests). Passwords are stored as argon2id PHC
+// strings and checked by a verify function the caller supplies
+// (internal/passhash.Verify in the server).
+package static
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/google/uuid"
+)
+
+// User is one configured account.
+type User struct {
+	ID           string // login ID, compared exactly (routes normalise case)
+	PasswordHash string // argon2id PHC string
+	Name         string // cn
+	GivenName    string
+	Surname      string // sn
+	Mail         string
+	Category     string // employeeType
+	Institution  string // o
+}
+
+// VerifyFunc checks secret against an encoded hash; an error means the hash
+// cannot be used (malformed, unsupported).
+type VerifyFunc func(encoded, secret string) (ok bool, err error)
+
+// Options tune the backend.
+type Options struct {
+	// DummyHash is verified against the given password when the ID is
+	// unknown, so that an unknown ID costs as much time as a wrong password.
+	// Empty: unknown IDs answer at once.
+	DummyHash string
+}
+
+// Backend serves a fixed set of users. It is safe for concurrent use.
+type Backend struct {
+	name   string
+	users  map[string]*backend.Entry
+	hashes map[string]string
+	verify VerifyFunc
+	dummy  string
+}
+
+var _ backend.Authenticator = (*Backend)(nil)
+
+// uuidNamespace is the UUIDv5 namespace of the entries' UUIDs.
+var uuidNamespace = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/bindery/bindery/backend/static"))
+
+// UUID is the stable UUID of user id in the backend called name: a
+// name-based UUIDv5, so it survives restarts and config reloads.
+func UUID(name, id string) string {
+	return uuid.NewSHA1(uuidNamespace, []byte(name+"\x00"+id)).String()
+}
+
+// New checks users and returns the backend: every user needs an ID (unique,
+// without surrounding spaces) and a password hash. The last Options given,
+// if any, apply.
+func New(name string, users []User, verify VerifyFunc, opts ...Options) (*Backend, error) {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[len(opts)-1]
+	}
+	var errs []error
+	if verify == nil {
+		errs = append(errs, errors.New("no verify function"))
+	}
+	b := &Backend{
+		name:   name,
+		users:  make(map[string]*backend.Entry, len(users)),
+		hashes: make(map[string]string, len(users)),
+		verify: verify,
+		dummy:  o.DummyHash,
+	}
+	for i, u := range users {
+		switch {
+		case u.ID == "":
+			errs = append(errs, fmt.Errorf("user %d: id: empty", i+1))
+			continue
+		case strings.TrimSpace(u.ID) != u.ID:
+			errs = append(errs, fmt.Errorf("user %q: id: surrounding spaces", u.ID))
+		case b.users[u.ID] != nil:
+			errs = append(errs, fmt.Errorf("user %q: id: listed twice", u.ID))
+			continue
+		}
+		if u.PasswordHash == "" {
+			errs = append(errs, fmt.Errorf("user %q: password_hash: empty", u.ID))
+		}
+		b.hashes[u.ID] = u.PasswordHash
+		b.users[u.ID] = &backend.Entry{
+			ID:          u.ID,
+			CommonName:  u.Name,
+			GivenName:   u.GivenName,
+			Surname:     u.Surname,
+			Mail:        u.Mail,
+			Category:    u.Category,
+			Institution: u.Institution,
+			UUID:        UUID(name, u.ID),
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("static backend %q: %w", name, errors.Join(errs...))
+	}
+	return b, nil
+}
+
+// Authenticate checks the password of a configured user. An empty password
+// is refused without verifying. A hash the verify function cannot use is an
+// error wrapping backend.ErrUnavailable (a configuration fault, never
+// reported as a wrong password).
+func (b *Backend) Authenticate(_ context.Context, c backend.Credentials) (backend.Result, bool, error) {
+	if c.Password == "" {
+		return backend.Result{Reason: backend.ReasonBadCredentials}, false, nil
+	}
+	hash, known := b.hashes[c.ID]
+	if !known {
+		if b.dummy != "" {
+			_, _ = b.verify(b.dummy, c.Password) // equalise timing; the result is irrelevant
+		}
+		return backend.Result{Reason: backend.ReasonUnknownUser}, false, nil
+	}
+	ok, err := b.verify(hash, c.Password)
+	if err != nil {
+		return backend.Result{}, false, fmt.Errorf("static %s: verify password of %q: %w: %w", b.name, c.ID, backend.ErrUnavailable, err)
+	}
+	if !ok {
+		return backend.Result{Reason: backend.ReasonBadCredentials}, false, nil
+	}
+	return backend.Result{Entry: b.entry(c.ID)}, true, nil
+}
+
+// Lookup returns a copy of the user's entry, or an error wrapping
+// backend.ErrNotFound.
+func (b *Backend) Lookup(_ context.Context, id string) (*backend.Entry, error) {
+	if _, ok := b.users[id]; !ok {
+		return nil, fmt.Errorf("static %s: lookup: %w", b.name, backend.ErrNotFound)
+	}
+	return b.entry(id), nil
+}
+
+// IDs lists the configured login IDs (for listings and tests), unordered.
+func (b *Backend) IDs() []string {
+	out := make([]string, 0, len(b.users))
+	for id := range b.users {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Close does nothing; it is part of backend.Authenticator.
+func (b *Backend) Close() error { return nil }
+
+// entry returns a copy, so callers cannot change the configured entry.
+func (b *Backend) entry(id string) *backend.Entry {
+	e := *b.users[id]
+	return &e
+}
