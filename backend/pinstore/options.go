@@ -1,0 +1,49 @@
+package pinstore
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/bindery/bindery/internal/passhash"
+)
+
+// Options configure Open. Zero fields take the defaults noted.
+type Options struct {
+	// Driver is the SQL engine: "sqlite" (the default; modernc.org/sqlite, no cgo).
+	Driver string
+	// DSN is the database: for sqlite a file path (or a "file:" URI);
+	// ":memory:" is a private in-memory database for tests.
+	DSN string
+	// Policy is the PIN rules ([pin_policy]); zero value = DefaultPolicy.
+	Policy Policy
+	// Lockout is the failure lockout ([lockout]); zero value = DefaultLockout.
+	Lockout Lockout
+	// Hash is the argon2id cost of new hashes; zero value = passhash.DefaultParams.
+	Hash passhash.Params
+	// NoChangeCategories lists patron categories that may not change their own
+	// PIN (self-service ChangePassword gets ErrNotPermitted); staff resets still work.
+	NoChangeCategories []string
+	// Location is the time zone of dates in CSV files and Explain texts;
+	// nil = time.Local.
+	Location *time.Location
+	// Now is the clock; nil = time.Now.
+	Now func() time.Time
+	// Logger receives operational messages (never a PIN); nil = slog.Default().
+	Logger *slog.Logger
+}
+
+// Lockout locks an account after MaxFailures wrong PINs within Window, for
+// Duration.
+type Lockout struct {
+	// MaxFailures wrong PINs lock the account; 0 disables lockout
+	// (only when Window or Duration is set: an all-zero Lockout means DefaultLockout).
+	MaxFailures int
+	// Window: failures older than this no longer count; 0 = they count until
+	// the next success, unlock or PIN change.
+	Window time.Duration
+	// Duration of a lock; 0 = until staff Unlock (or a PIN reset).
+	Duration time.Duration
+}
+
+// DefaultLockout is 5 failures within 15 minutes lock for 15 minutes.
+var DefaultLockout = Lockout{MaxFailures: 5, Window: 15 * time.Minute, Duration: 15 * time.Minute}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package pinstore
+
+const raceEnabled = false

@@ -1,0 +1,60 @@
+package pinstore
+
+// Schema migrations, applied in order at Open, each in its own transaction
+// and recorded in schema_migrations. Never edit a released migration: add
+// one. Times are INTEGER milliseconds since the Unix epoch (UTC), so the same
+// comparisons work on every engine; booleans are INTEGER 0/1.
+var sqliteMigrations = []string{
+	// 1: the whole life cycle.
+	`CREATE TABLE patrons (
+	id                TEXT    PRIMARY KEY,
+	uuid              TEXT    NOT NULL,
+	name              TEXT    NOT NULL DEFAULT '',
+	given_name        TEXT    NOT NULL DEFAULT '',
+	surname           TEXT    NOT NULL DEFAULT '',
+	email             TEXT    NOT NULL DEFAULT '',
+	category          TEXT    NOT NULL DEFAULT '',
+	institution       TEXT    NOT NULL DEFAULT '',
+	status            TEXT    NOT NULL DEFAULT 'active'
+	                  CHECK (status IN ('active', 'suspended', 'expired', 'superseded')),
+	active_from       BIGINT,
+	expires           BIGINT,
+	pin_hash          TEXT,
+	must_change       INTEGER NOT NULL DEFAULT 0,
+	failure_count     INTEGER NOT NULL DEFAULT 0,
+	first_failure_at  BIGINT,
+	last_failure_at   BIGINT,
+	last_failure_addr TEXT    NOT NULL DEFAULT '',
+	locked_until      BIGINT,
+	last_success_at   BIGINT,
+	generation        BIGINT  NOT NULL DEFAULT 1,
+	superseded_by     TEXT,
+	superseded_at     BIGINT,
+	suspended_by      TEXT    NOT NULL DEFAULT '',
+	suspended_at      BIGINT,
+	suspend_reason    TEXT    NOT NULL DEFAULT '',
+	created_at        BIGINT  NOT NULL,
+	modified_at       BIGINT  NOT NULL
+);
+CREATE INDEX patrons_uuid ON patrons (uuid);
+CREATE INDEX patrons_category ON patrons (category);
+CREATE INDEX patrons_superseded_by ON patrons (superseded_by);
+CREATE TABLE card_history (
+	seq      INTEGER PRIMARY KEY,
+	old_id   TEXT    NOT NULL,
+	new_id   TEXT    NOT NULL,
+	at       BIGINT  NOT NULL,
+	operator TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX card_history_old ON card_history (old_id);
+CREATE INDEX card_history_new ON card_history (new_id);
+CREATE TABLE staff_audit (
+	seq       INTEGER PRIMARY KEY,
+	at        BIGINT  NOT NULL,
+	operator  TEXT    NOT NULL,
+	action    TEXT    NOT NULL,
+	patron_id TEXT    NOT NULL DEFAULT '',
+	detail    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX staff_audit_patron ON staff_audit (patron_id, seq);`,
+}
