@@ -1,0 +1,173 @@
+// Command bindery is the LDAP server: it loads a configuration, opens the
+// backends and serves binds and searches until SIGTERM or SIGINT.
+//
+// Without --config it runs the embedded demo (configs/demo.toml) with a
+// seeded PIN store in a temporary folder, so that it can be tried with no
+// external service.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/bindery/bindery/backend/pinstore"
+	"github.com/bindery/bindery/configs"
+	"github.com/bindery/bindery/internal/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bindery", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (TOML); without it, the embedded demo runs")
+	check := fs.Bool("check", false, "validate the configuration and exit")
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bindery: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, "bindery", config.Version)
+		return 0
+	}
+
+	cfg, demo, err := load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, "bindery:", err)
+		return 1
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
+			cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))
+		return 0
+	}
+
+	logger := config.NewLogger(cfg.Log, stderr)
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	rt, err := config.Build(ctx, cfg, logger)
+	if err != nil {
+		fmt.Fprintln(stderr, "bindery:", err)
+		return 1
+	}
+	defer rt.Close()
+	if demo {
+		if err := seedDemo(ctx, rt.Stores["pins"]); err != nil {
+			fmt.Fprintln(stderr, "bindery: demo:", err)
+			return 1
+		}
+	}
+	if err := serve(ctx, rt); err != nil {
+		logger.Error("bindery stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// load reads the configuration file, or the embedded demo when path is "".
+func load(path string) (cfg *config.Config, demo bool, err error) {
+	if path != "" {
+		cfg, err = config.Load(path)
+		return cfg, false, err
+	}
+	cfg, err = config.Parse(configs.Demo)
+	if err != nil {
+		return nil, true, fmt.Errorf("embedded demo: %w", err)
+	}
+	dir := DemoDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, true, fmt.Errorf("demo: %w", err)
+	}
+	cfg.Backends["pins"].DSN = filepath.Join(dir, "pins.db")
+	cfg.Path = "(embedded demo)"
+	return cfg, true, nil
+}
+
+// DemoDir is where the demo keeps its PIN store.
+func DemoDir() string {
+	return filepath.Join(os.TempDir(), "bindery-demo")
+}
+
+// Demo patrons, as documented in configs/demo.toml.
+var demoPatrons = []struct {
+	p   pinstore.Patron
+	pin string
+}{
+	{pinstore.Patron{ID: "CU1234567", Name: "WONG Siu Ming", Email: "cu1234567@example.edu", Category: "julac"}, "Demo-PIN-2026"},
+	{pinstore.Patron{ID: "20231234", Name: "LEE Ka Yan", Email: "kylee@example.org", Category: "alumni"}, "Card-PIN-2026"},
+}
+
+func seedDemo(ctx context.Context, st *pinstore.Store) error {
+	if st == nil {
+		return errors.New("the demo config has no pinstore called pins")
+	}
+	for _, d := range demoPatrons {
+		if _, err := st.GetPatron(ctx, d.p.ID); err == nil {
+			continue
+		}
+		if err := st.AddPatron(ctx, d.p, "demo"); err != nil {
+			return err
+		}
+		if err := st.SetPIN(ctx, d.p.ID, d.pin, "demo"); err != nil {
+			return err
+		}
+	}
+	slog.Info("demo: patrons ready", "store", filepath.Join(DemoDir(), "pins.db"),
+		"try", "ldapwhoami -x -H ldap://127.0.0.1:3893 -D uid=CU1234567,ou=people,dc=library,dc=example,dc=edu -w Demo-PIN-2026")
+	return nil
+}
+
+// serve listens on the configured addresses and serves until ctx ends,
+// then shuts down gracefully.
+func serve(ctx context.Context, rt *config.Runtime) error {
+	srv := rt.Server
+	l, err := net.Listen("tcp", rt.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(l) }()
+	rt.Logger.Info("bindery serving", "listen", l.Addr().String(), "starttls", srv.TLSConfig != nil, "config", rt.Config.Path)
+	if rt.ListenTLS != "" {
+		lt, err := net.Listen("tcp", rt.ListenTLS)
+		if err != nil {
+			srv.Shutdown(context.Background())
+			return fmt.Errorf("listen_tls: %w", err)
+		}
+		go func() { errc <- srv.ServeTLS(lt) }()
+		rt.Logger.Info("bindery serving LDAPS", "listen_tls", lt.Addr().String())
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	}
+	rt.Logger.Info("shutting down", "deadline", rt.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), rt.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

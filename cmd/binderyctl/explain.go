@@ -1,0 +1,330 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/backend/pinstore"
+)
+
+// explanation is explain's answer, for text and --json alike.
+type explanation struct {
+	ID           string `json:"id"` // as typed
+	NormalisedID string `json:"normalised_id,omitempty"`
+	Route        string `json:"route,omitempty"`
+	RouteMatch   string `json:"route_match,omitempty"`
+	Backend      string `json:"backend,omitempty"`
+	BackendType  string `json:"backend_type,omitempty"`
+	// State: a pinstore state (active, must_change, locked, no_pin, pending,
+	// expired, suspended, superseded), or no_route, not_found, campus.
+	State string `json:"state"`
+	// Reason is what a bind with the right password gets now ("" = success).
+	Reason   string `json:"reason,omitempty"`
+	Text     string `json:"text"`
+	NextStep string `json:"next_step"`
+
+	Account *accountView `json:"account,omitempty"`
+	Campus  *campusView  `json:"campus,omitempty"`
+
+	known bool // the ID is an account bindery can name (for the exit status)
+}
+
+// accountView is the pinstore facts behind an explanation.
+type accountView struct {
+	Backend         string         `json:"backend"`
+	State           string         `json:"state"`
+	Reason          string         `json:"reason,omitempty"`
+	Text            string         `json:"text"`
+	NextStep        string         `json:"next_step"`
+	Status          string         `json:"status"`
+	HasPIN          bool           `json:"has_pin"`
+	MustChange      bool           `json:"must_change"`
+	ActiveFrom      *time.Time     `json:"active_from,omitempty"`
+	Expires         *time.Time     `json:"expires,omitempty"`
+	FailureCount    int            `json:"failure_count"`
+	LastFailureAt   *time.Time     `json:"last_failure_at,omitempty"`
+	LastFailureAddr string         `json:"last_failure_addr,omitempty"`
+	LockedUntil     *time.Time     `json:"locked_until,omitempty"`
+	LastSuccessAt   *time.Time     `json:"last_success_at,omitempty"`
+	SupersededBy    string         `json:"superseded_by,omitempty"`
+	SupersededAt    *time.Time     `json:"superseded_at,omitempty"`
+	SuspendedBy     string         `json:"suspended_by,omitempty"`
+	SuspendedAt     *time.Time     `json:"suspended_at,omitempty"`
+	SuspendReason   string         `json:"suspend_reason,omitempty"`
+	CardHistory     []cardChangeJS `json:"card_history,omitempty"`
+
+	raw *pinstore.Explanation
+}
+
+type cardChangeJS struct {
+	OldID    string    `json:"old_id"`
+	NewID    string    `json:"new_id"`
+	At       time.Time `json:"at"`
+	Operator string    `json:"operator"`
+}
+
+// campusView is what bindery knows about an ID whose password another
+// directory checks.
+type campusView struct {
+	Directory     string   `json:"directory"` // how the password is checked, in words
+	URLs          []string `json:"urls,omitempty"`
+	Listed        *bool    `json:"listed,omitempty"` // static backends: the ID is in the list
+	RequirePatron bool     `json:"require_patron"`
+	PatronBackend string   `json:"patron_backend,omitempty"`
+	PatronOK      bool     `json:"patron_ok,omitempty"`
+	PatronReason  string   `json:"patron_reason,omitempty"`
+}
+
+func accountOf(backendName string, e *pinstore.Explanation) *accountView {
+	v := &accountView{
+		Backend: backendName, State: string(e.State), Reason: string(e.Reason), Text: e.Text, NextStep: e.NextStep,
+		Status: string(e.Status), HasPIN: e.HasPIN, MustChange: e.MustChange,
+		ActiveFrom: jsonTime(e.ActiveFrom), Expires: jsonTime(e.Expires),
+		FailureCount: e.FailureCount, LastFailureAt: jsonTime(e.LastFailureAt), LastFailureAddr: e.LastFailureAddr,
+		LockedUntil: jsonTime(e.LockedUntil), LastSuccessAt: jsonTime(e.LastSuccessAt),
+		SupersededBy: e.SupersededBy, SupersededAt: jsonTime(e.SupersededAt),
+		SuspendedBy: e.SuspendedBy, SuspendedAt: jsonTime(e.SuspendedAt), SuspendReason: e.SuspendReason,
+		raw: e,
+	}
+	for _, h := range e.History {
+		v.CardHistory = append(v.CardHistory, cardChangeJS{h.OldID, h.NewID, h.At, h.Operator})
+	}
+	return v
+}
+
+func cmdExplain(a *app, args []string) error {
+	pos, err := parseFlags(newFlags("explain"), args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	ex, err := a.explain(pos[0])
+	if err != nil {
+		return err
+	}
+	if a.json {
+		err = writeJSON(a.stdout, ex)
+	} else {
+		err = printExplanation(a.stdout, ex)
+	}
+	if err != nil {
+		return err
+	}
+	if !ex.known {
+		return errSilent // explained on stdout; exit 1 for scripts
+	}
+	return nil
+}
+
+// explain works out the answer for id.
+func (a *app) explain(id string) (*explanation, error) {
+	if strings.TrimSpace(id) == "" {
+		return nil, usagef("the ID is empty")
+	}
+	t, ok, err := a.resolve(id)
+	if err != nil {
+		return nil, err
+	}
+	ex := &explanation{ID: id}
+	if !ok {
+		ex.State = "no_route"
+		ex.Reason = string(backend.ReasonNoRoute)
+		ex.Text = "this ID matches no route: no kind of account bindery knows looks like it, so every log-in with it fails"
+		ex.NextStep = "check the number on the card (a letter or digit too many or too few, a space, O for 0); JULAC cards start with their university prefix"
+		return ex, nil
+	}
+	ex.NormalisedID, ex.Route, ex.RouteMatch = t.id, t.route.Name, t.route.Match
+	ex.Backend, ex.BackendType = t.backendName, t.backend.Type
+	if t.backend.Type == "pinstore" {
+		return ex, a.explainPinstore(ex, t.backendName, t.id)
+	}
+	return ex, a.explainCampus(ex, t)
+}
+
+func (a *app) explainPinstore(ex *explanation, backendName, id string) error {
+	s, err := a.store(backendName)
+	if err != nil {
+		return err
+	}
+	e, err := s.Explain(a.ctx, id)
+	if errors.Is(err, pinstore.ErrNotFound) {
+		ex.State, ex.Reason = "not_found", string(backend.ReasonUnknownUser)
+		ex.Text = fmt.Sprintf("not in the PIN store (backend %s): every log-in with it fails", backendName)
+		ex.NextStep = fmt.Sprintf("check the number on the card; if it is right, add the patron with `binderyctl patron add %s --name ...` and set a PIN", id)
+		if hist, herr := s.AuditLog(a.ctx, id, 1); herr == nil && len(hist) > 0 && hist[0].Action == "delete" {
+			ex.Text = fmt.Sprintf("deleted from the PIN store by %s on %s: every log-in with it fails", hist[0].Operator, when(hist[0].At))
+			ex.NextStep = fmt.Sprintf("see `binderyctl audit %s`; add the patron again only if they are entitled", id)
+		}
+		return nil
+	}
+	if err != nil {
+		return a.clerkErr(err, s, id)
+	}
+	ex.known = true
+	ex.Account = accountOf(backendName, e)
+	ex.State, ex.Reason, ex.Text, ex.NextStep = string(e.State), string(e.Reason), e.Text, e.NextStep
+	return nil
+}
+
+func (a *app) explainCampus(ex *explanation, t *target) error {
+	cv := &campusView{URLs: t.backend.URLs, RequirePatron: t.route.RequirePatron}
+	ex.Campus = cv
+	ex.State = "campus"
+	ex.known = true
+	switch t.backend.Type {
+	case "ldap":
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(t.backend.URLs, ", "))
+	case "static":
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, a static list in the configuration)", t.backendName)
+		listed := false
+		for _, u := range t.backend.Users {
+			if u.ID == t.id {
+				listed = true
+			}
+		}
+		cv.Listed = &listed
+		ex.known = listed
+	default:
+		cv.Directory = fmt.Sprintf("checked by backend %s (%s)", t.backendName, t.backend.Type)
+	}
+	ex.Text = "password " + cv.Directory
+	ex.NextStep = "bindery does not hold this password: for a forgotten or expired password send the patron to the campus IT help desk"
+	if cv.Listed != nil && !*cv.Listed {
+		ex.Text += "; this ID is not in that list, so every log-in with it fails"
+		ex.NextStep = "check the login name; campus accounts are managed in the campus directory, not with binderyctl"
+	}
+	if !t.route.RequirePatron {
+		return nil
+	}
+	cv.PatronBackend = patronBackendOf(a.cfg, t.route)
+	s, err := a.store(cv.PatronBackend)
+	if err != nil {
+		return err
+	}
+	reason, ok, err := s.CheckPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	cv.PatronOK, cv.PatronReason = ok, string(reason)
+	if ok {
+		ex.Text += fmt.Sprintf("; the route also needs a library account in %s, and it has an active one", cv.PatronBackend)
+	} else {
+		ex.Reason = string(reason)
+	}
+	e, err := s.Explain(a.ctx, t.id)
+	switch {
+	case errors.Is(err, pinstore.ErrNotFound):
+		ex.Text += fmt.Sprintf("; the route also needs a library account in %s, and there is none: log-ins fail even with the right campus password", cv.PatronBackend)
+		ex.NextStep = fmt.Sprintf("if the person may use the library, add them with `binderyctl patron add %s --name ...` (no PIN needed: they log in with the campus password)", t.id)
+	case err != nil:
+		return a.clerkErr(err, s, t.id)
+	default:
+		ex.Account = accountOf(cv.PatronBackend, e)
+		if !ok {
+			ex.Text += fmt.Sprintf("; the route also needs an active library account in %s, and it is %s: %s", cv.PatronBackend, e.State, e.Text)
+			ex.NextStep = e.NextStep
+		}
+	}
+	return nil
+}
+
+// printExplanation writes the text form of explain.
+func printExplanation(w io.Writer, ex *explanation) error {
+	t := newTable(w)
+	row := func(k, v string) { fmt.Fprintf(t, "%s\t%s\n", k, v) }
+	id := ex.ID
+	if ex.NormalisedID != "" && ex.NormalisedID != ex.ID {
+		id = fmt.Sprintf("%s (typed as %s)", ex.NormalisedID, ex.ID)
+	}
+	row("ID", id)
+	if ex.Route == "" {
+		row("Route", "none matches")
+	} else {
+		row("Route", fmt.Sprintf("%s (%s)", ex.Route, ex.RouteMatch))
+		row("Backend", fmt.Sprintf("%s (%s)", ex.Backend, ex.BackendType))
+	}
+	switch {
+	case ex.Campus != nil:
+		row("Password", ex.Campus.Directory)
+		if ex.Campus.Listed != nil {
+			row("In the list", yesNo(*ex.Campus.Listed))
+		}
+		if !ex.Campus.RequirePatron {
+			row("Library account", "not required by this route")
+		} else {
+			switch {
+			case ex.Campus.PatronOK:
+				row("Library account", fmt.Sprintf("active in %s (required by this route)", ex.Campus.PatronBackend))
+			case ex.Account == nil:
+				row("Library account", fmt.Sprintf("none in %s (required by this route): log-ins fail", ex.Campus.PatronBackend))
+			default:
+				row("Library account", fmt.Sprintf("%s in %s (required by this route): log-ins fail", ex.Account.State, ex.Campus.PatronBackend))
+			}
+			if ex.Account != nil {
+				accountRows(row, ex.Account, true)
+			}
+		}
+	case ex.Account != nil:
+		row("State", ex.State)
+		row("", ex.Text)
+		accountRows(row, ex.Account, false)
+	default:
+		row("State", ex.State)
+		row("", ex.Text)
+	}
+	row("Next step", ex.NextStep)
+	return t.Flush()
+}
+
+// accountRows writes the facts of a pinstore account.
+func accountRows(row func(k, v string), v *accountView, campus bool) {
+	if campus {
+		row("  State", v.State+": "+v.Text)
+	} else {
+		bind := "works with the right PIN"
+		switch {
+		case v.Reason == string(backend.ReasonMustChange):
+			bind = "works, but only to change the PIN"
+		case v.Reason != "":
+			bind = "fails even with the right PIN (" + v.Reason + ")"
+		}
+		row("Log-in now", bind)
+	}
+	e := v.raw
+	row("  Status", v.Status)
+	if !campus {
+		pin := "none (first-time set-up needed)"
+		if e.Status == pinstore.StatusSuperseded {
+			pin = "none (it moved to " + e.SupersededBy + ")"
+		}
+		if e.HasPIN {
+			pin = "set"
+			if e.MustChange {
+				pin = "one-time PIN: must change at next login"
+			}
+		}
+		row("  PIN", pin)
+	}
+	row("  Active from", day(e.ActiveFrom))
+	row("  Expires", day(e.Expires))
+	if !campus {
+		fail := fmt.Sprintf("%d", e.FailureCount)
+		if !e.LastFailureAt.IsZero() {
+			fail += fmt.Sprintf(", last %s from %s", when(e.LastFailureAt), dash(e.LastFailureAddr))
+		}
+		row("  Recent failures", fail)
+		if !e.LockedUntil.IsZero() {
+			row("  Locked until", when(e.LockedUntil))
+		}
+		row("  Last success", when(e.LastSuccessAt))
+	}
+	for _, h := range e.History {
+		row("  Card change", fmt.Sprintf("%s -> %s on %s by %s", h.OldID, h.NewID, when(h.At), h.Operator))
+	}
+}

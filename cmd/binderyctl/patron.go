@@ -1,0 +1,329 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bindery/bindery/backend/pinstore"
+)
+
+// dateFlag is a YYYY-MM-DD flag ("none" clears the date in patron update).
+type dateFlag struct {
+	t   time.Time
+	set bool
+}
+
+func (d *dateFlag) String() string { return day(d.t) }
+
+func (d *dateFlag) Set(s string) error {
+	d.set = true
+	if s == "" || strings.EqualFold(s, "none") {
+		d.t = time.Time{}
+		return nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, s, time.Local)
+	if err != nil {
+		return fmt.Errorf("%q is not a date: write YYYY-MM-DD", s)
+	}
+	d.t = t.UTC()
+	return nil
+}
+
+// done reports a finished staff action: one line of text, or JSON.
+func (a *app) done(id, action, text string) error {
+	if a.json {
+		return writeJSON(a.stdout, map[string]string{"id": id, "action": action, "message": text})
+	}
+	_, err := fmt.Fprintln(a.stdout, text)
+	return err
+}
+
+func cmdPatronAdd(a *app, args []string) error {
+	fs := newFlags("patron add")
+	name := fs.String("name", "", "full name")
+	email := fs.String("email", "", "e-mail address")
+	category := fs.String("category", "", "patron category")
+	inst := fs.String("institution", "", "institution (default: from the JULAC prefix)")
+	var from, expires dateFlag
+	fs.Var(&from, "active-from", "first day the account works")
+	fs.Var(&expires, "expires", "day the account stops working")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*name) == "" {
+		return usagef("give the patron's name with --name \"NAME\"")
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	p := pinstore.Patron{
+		ID: t.id, Name: strings.TrimSpace(*name), Email: strings.TrimSpace(*email),
+		Category: strings.TrimSpace(*category), Institution: strings.TrimSpace(*inst),
+		ActiveFrom: from.t, Expires: expires.t,
+	}
+	if p.Institution == "" {
+		p.Institution = pinstore.InstitutionFor(t.id)
+	}
+	if err := s.AddPatron(a.ctx, p, a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	got, err := s.GetPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	if a.json {
+		return writeJSON(a.stdout, viewOf(got))
+	}
+	fmt.Fprintf(a.stdout, "Added %s (%s", got.ID, got.Name)
+	if got.Institution != "" {
+		fmt.Fprintf(a.stdout, ", %s", got.Institution)
+	}
+	fmt.Fprintf(a.stdout, ").\nNo PIN yet: `binderyctl pin set %s` (the patron types one) or `binderyctl pin reset %s` (a one-time PIN).\n", got.ID, got.ID)
+	return nil
+}
+
+func cmdPatronUpdate(a *app, args []string) error {
+	fs := newFlags("patron update")
+	name := fs.String("name", "", "full name")
+	email := fs.String("email", "", "e-mail address")
+	category := fs.String("category", "", "patron category")
+	inst := fs.String("institution", "", "institution (empty: from the JULAC prefix)")
+	var from, expires dateFlag
+	fs.Var(&from, "active-from", "first day the account works (none: no start date)")
+	fs.Var(&expires, "expires", "day the account stops working (none: never)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(set) == 0 {
+		return usagef("nothing to change: give at least one of --name, --email, --category, --institution, --active-from, --expires")
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	p, err := s.GetPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	u := *p
+	for k, v := range map[string]struct {
+		dst *string
+		src string
+	}{"name": {&u.Name, *name}, "email": {&u.Email, *email}, "category": {&u.Category, *category}, "institution": {&u.Institution, *inst}} {
+		if set[k] {
+			*v.dst = strings.TrimSpace(v.src)
+		}
+	}
+	if from.set {
+		u.ActiveFrom = from.t
+	}
+	if expires.set {
+		u.Expires = expires.t
+	}
+	if err := s.UpdatePatron(a.ctx, u, a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	return a.done(t.id, "update", fmt.Sprintf("Updated %s: %s.", t.id, strings.Join(sortedStrings(keys(set)), ", ")))
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func cmdPatronShow(a *app, args []string) error {
+	pos, err := parseFlags(newFlags("patron show"), args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	p, err := s.GetPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	if a.json {
+		return writeJSON(a.stdout, viewOf(p))
+	}
+	return printPatron(a.stdout, p)
+}
+
+func cmdPatronList(a *app, args []string) error {
+	fs := newFlags("patron list")
+	category := fs.String("category", "", "only this category")
+	status := fs.String("status", "", "only this status: active, suspended, expired or superseded")
+	prefix := fs.String("prefix", "", "only IDs starting with this")
+	limit := fs.Int("limit", 0, "at most this many (0: all)")
+	backendName := fs.String("backend", "", "the pinstore backend (needed when there are several)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos); err != nil {
+		return err
+	}
+	st := pinstore.Status(strings.ToLower(*status))
+	switch st {
+	case "", pinstore.StatusActive, pinstore.StatusSuspended, pinstore.StatusExpired, pinstore.StatusSuperseded:
+	default:
+		return usagef("--status %q: use active, suspended, expired or superseded", *status)
+	}
+	if *limit < 0 {
+		return usagef("--limit must be 0 (all) or more")
+	}
+	s, _, err := a.onlyPinstore(*backendName)
+	if err != nil {
+		return err
+	}
+	list, err := s.ListPatrons(a.ctx, pinstore.ListOptions{Prefix: *prefix, Category: *category, Status: st, Limit: *limit})
+	if err != nil {
+		return a.clerkErr(err, s, "")
+	}
+	if a.json {
+		out := make([]patronView, len(list))
+		for i := range list {
+			out[i] = viewOf(&list[i])
+		}
+		return writeJSON(a.stdout, out)
+	}
+	t := newTable(a.stdout)
+	fmt.Fprintln(t, "ID\tNAME\tCATEGORY\tSTATUS\tPIN\tEXPIRES")
+	for _, p := range list {
+		pin := yesNo(p.HasPIN)
+		if p.HasPIN && p.MustChange {
+			pin = "one-time"
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, dash(p.Name), dash(p.Category), p.Status, pin, day(p.Expires))
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%d patron(s)\n", len(list))
+	return nil
+}
+
+func cmdPatronSuspend(a *app, args []string) error {
+	fs := newFlags("patron suspend")
+	reason := fs.String("reason", "", "why (shown to staff by explain)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return usagef("say why with --reason \"TEXT\" (staff see it in `binderyctl explain`)")
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	if err := s.Suspend(a.ctx, t.id, strings.TrimSpace(*reason), a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	return a.done(t.id, "suspend", fmt.Sprintf("Suspended %s: it cannot log in until `binderyctl patron resume %s`.", t.id, t.id))
+}
+
+func cmdPatronResume(a *app, args []string) error {
+	pos, err := parseFlags(newFlags("patron resume"), args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	p, err := s.GetPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	if p.Status == pinstore.StatusActive {
+		if !p.Expires.IsZero() && !p.Expires.After(time.Now()) {
+			return fmt.Errorf("%s expired on %s; resume does not change the expiry date: set a new one with `binderyctl patron update %s --expires YYYY-MM-DD` (or --expires none)",
+				t.id, day(p.Expires), t.id)
+		}
+		return fmt.Errorf("%s is not suspended: nothing to resume (see `binderyctl explain %s`)", t.id, t.id)
+	}
+	if err := s.Resume(a.ctx, t.id, a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	msg := fmt.Sprintf("Resumed %s: it is active again.", t.id)
+	if !p.Expires.IsZero() && !p.Expires.After(time.Now()) {
+		msg = fmt.Sprintf("Resumed %s, but it expired on %s: set a new date with `binderyctl patron update %s --expires YYYY-MM-DD`.", t.id, day(p.Expires), t.id)
+	}
+	return a.done(t.id, "resume", msg)
+}
+
+func cmdPatronExpire(a *app, args []string) error {
+	pos, err := parseFlags(newFlags("patron expire"), args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	if err := s.Expire(a.ctx, t.id, a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	return a.done(t.id, "expire", fmt.Sprintf("Expired %s as of now (undo with `binderyctl patron update %s --expires YYYY-MM-DD`).", t.id, t.id))
+}
+
+func cmdPatronDelete(a *app, args []string) error {
+	fs := newFlags("patron delete")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return err
+	}
+	s, t, err := a.pinTarget(pos[0], true)
+	if err != nil {
+		return err
+	}
+	p, err := s.GetPatron(a.ctx, t.id)
+	if err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	if a.stdinTTY && !*yes {
+		fmt.Fprintf(a.stderr, "Delete %s (%s)? Its PIN goes with it; the audit trail stays.\nType the ID to confirm: ", p.ID, dash(p.Name))
+		answer, err := a.readLine()
+		if err != nil || !strings.EqualFold(strings.TrimSpace(answer), p.ID) {
+			return fmt.Errorf("not confirmed: %s was not deleted", p.ID)
+		}
+	}
+	if err := s.Delete(a.ctx, t.id, a.operator); err != nil {
+		return a.clerkErr(err, s, t.id)
+	}
+	return a.done(t.id, "delete", fmt.Sprintf("Deleted %s.", t.id))
+}

@@ -1,0 +1,330 @@
+package config
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bindery/bindery/backend"
+	ldapbackend "github.com/bindery/bindery/backend/ldap"
+	"github.com/bindery/bindery/backend/pinstore"
+	"github.com/bindery/bindery/backend/static"
+	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/proxy"
+)
+
+// Runtime is a built configuration: the backends opened and the server
+// ready to serve (not yet listening).
+type Runtime struct {
+	Config          *Config
+	Server          *proxy.Server
+	Directory       *proxy.Directory
+	Backends        map[string]backend.Authenticator
+	Stores          map[string]*pinstore.Store // the pinstore backends, by name
+	Listen          string
+	ListenTLS       string // "" when LDAPS is off
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Close closes every backend.
+func (r *Runtime) Close() error {
+	var errs []error
+	for _, b := range r.Backends {
+		if err := b.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger makes the process logger from [log].
+func NewLogger(l Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	switch l.Level {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Build opens every backend and assembles the server. On error, whatever
+// was opened is closed again.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, err error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	rt = &Runtime{
+		Config:          cfg,
+		Backends:        map[string]backend.Authenticator{},
+		Stores:          map[string]*pinstore.Store{},
+		Listen:          cfg.Server.Listen,
+		ShutdownTimeout: Duration(cfg.Server.ShutdownTimeout, DefaultShutdownTimeout),
+		Logger:          logger,
+	}
+	defer func() {
+		if err != nil {
+			rt.Close()
+			rt = nil
+		}
+	}()
+	for name, b := range cfg.Backends {
+		a, err := buildBackend(ctx, cfg, name, b, logger)
+		if err != nil {
+			return nil, err
+		}
+		rt.Backends[name] = a
+		if s, ok := a.(*pinstore.Store); ok {
+			rt.Stores[name] = s
+		}
+	}
+	dir, err := buildDirectory(cfg, rt.Backends)
+	if err != nil {
+		return nil, err
+	}
+	rt.Directory = dir
+
+	s := cfg.Server
+	srv := &proxy.Server{
+		Suffix:          s.Suffix,
+		UPNSuffix:       s.UPNSuffix,
+		AllowAnonymous:  s.AllowAnonymous,
+		RequireTLS:      s.RequireTLS,
+		Diagnostics:     s.Diagnostics,
+		RevealLockout:   cfg.Lockout.Reveal,
+		ReadTimeout:     Duration(s.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:     Duration(s.IdleTimeout, DefaultIdleTimeout),
+		WriteTimeout:    Duration(s.WriteTimeout, DefaultWriteTimeout),
+		MaxConnections:  s.MaxConnections,
+		MaxRequestBytes: s.MaxRequestBytes,
+		MaxOpsPerConn:   s.MaxOpsPerConn,
+		Logger:          logger,
+		VendorVersion:   Version,
+	}
+	if s.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: server.tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		rt.ListenTLS = s.TLS.ListenTLS
+	}
+	srv.SetDirectory(dir)
+	rt.Server = srv
+	return rt, nil
+}
+
+// Version is bindery's version, shown as vendorVersion in the Root DSE.
+var Version = "0.1.0-dev"
+
+// BuildDirectory builds routes and service accounts over already opened
+// backends (used again on reload).
+func buildDirectory(cfg *Config, backends map[string]backend.Authenticator) (*proxy.Directory, error) {
+	dir := &proxy.Directory{}
+	for i, r := range cfg.Routes {
+		re, err := regexp.Compile(r.Match)
+		if err != nil {
+			return nil, fmt.Errorf("config: route[%d].match: %w", i, err)
+		}
+		route := proxy.Route{
+			Name:        r.Name,
+			Match:       re,
+			Case:        caseOf(r.Case),
+			BackendName: r.Backend,
+			Backend:     backends[r.Backend],
+		}
+		if r.RequirePatron {
+			name := r.PatronBackend
+			if name == "" {
+				name = cfg.backendsOfType("pinstore")[0]
+			}
+			pc, ok := backends[name].(backend.PatronChecker)
+			if !ok {
+				return nil, fmt.Errorf("config: route[%d].patron_backend: %q keeps no patrons", i, name)
+			}
+			route.RequirePatron = pc
+		}
+		dir.Routes = append(dir.Routes, route)
+	}
+	for i, sa := range cfg.ServiceAccounts {
+		hash := sa.PasswordHash
+		if sa.PasswordFile != "" {
+			b, err := os.ReadFile(sa.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: service_account[%d].password_hash_file: %w", i, err)
+			}
+			hash = strings.TrimSpace(string(b))
+			if err := passhash.Check(hash); err != nil {
+				return nil, fmt.Errorf("config: service_account[%d].password_hash_file: %w", i, err)
+			}
+		}
+		acct := proxy.ServiceAccount{
+			Name:      sa.Name,
+			CanSearch: sa.CanSearch,
+			CanReset:  sa.CanReset,
+			Verify: func(pw string) (bool, error) {
+				ok, _, err := passhash.Verify(hash, pw)
+				return ok, err
+			},
+		}
+		for _, n := range sa.Networks {
+			p, _ := parseNetwork(n)
+			acct.Networks = append(acct.Networks, p)
+		}
+		dir.ServiceAccounts = append(dir.ServiceAccounts, acct)
+	}
+	return dir, nil
+}
+
+func caseOf(s string) proxy.Case {
+	switch s {
+	case "upper":
+		return proxy.CaseUpper
+	case "lower":
+		return proxy.CaseLower
+	}
+	return proxy.CaseNone
+}
+
+func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger) (backend.Authenticator, error) {
+	log := logger.With("backend", name)
+	switch b.Type {
+	case "pinstore":
+		return OpenStore(ctx, cfg, name, log)
+	case "ldap":
+		pw := b.BindPassword
+		if b.BindPasswordFile != "" {
+			data, err := os.ReadFile(b.BindPasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("config: backend.%s.bind_password_file: %w", name, err)
+			}
+			pw = strings.TrimRight(string(data), "\r\n")
+		}
+		lb, err := ldapbackend.New(ldapbackend.Config{
+			Name:               name,
+			URLs:               b.URLs,
+			BindDN:             b.BindDN,
+			BindPassword:       pw,
+			BaseDN:             b.BaseDN,
+			UserFilter:         b.UserFilter,
+			DNTemplate:         b.DNTemplate,
+			StartTLS:           b.StartTLS,
+			CAFile:             b.CAFile,
+			InsecureSkipVerify: b.InsecureSkipVerify,
+			Timeout:            Duration(b.Timeout, DefaultLDAPTimeout),
+			PoolSize:           b.PoolSize,
+			Attributes:         b.Attributes,
+			IDAttribute:        b.IDAttribute,
+			UUIDAttribute:      b.UUIDAttribute,
+			Logger:             log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
+		}
+		return lb, nil
+	case "static":
+		users := make([]static.User, len(b.Users))
+		for i, u := range b.Users {
+			users[i] = static.User{ID: u.ID, PasswordHash: u.PasswordHash, Name: u.Name,
+				GivenName: u.GivenName, Surname: u.Surname, Mail: u.Mail,
+				Category: u.Category, Institution: u.Institution}
+		}
+		sb, err := static.New(name, users, verifyHash, static.Options{DummyHash: dummyHash()})
+		if err != nil {
+			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
+		}
+		return sb, nil
+	}
+	return nil, fmt.Errorf("config: backend.%s.type: %q is not a backend type", name, b.Type)
+}
+
+func verifyHash(encoded, secret string) (bool, error) {
+	ok, _, err := passhash.Verify(encoded, secret)
+	return ok, err
+}
+
+// dummyHash is an argon2id hash of a random secret with the default
+// parameters, so that an unknown ID costs as much as a known one.
+func dummyHash() string {
+	h, err := passhash.Hash(fmt.Sprint(time.Now().UnixNano()), passhash.DefaultParams)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// HashParams returns the argon2id parameters of [pin_policy.argon2].
+func (c *Config) HashParams() passhash.Params {
+	if a := c.PINPolicy.Argon2; a != nil {
+		return passhash.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}
+	}
+	return passhash.DefaultParams
+}
+
+// OpenStore opens the pinstore backend called name with the policy and
+// lockout settings of cfg (used by the server and by binderyctl).
+func OpenStore(ctx context.Context, cfg *Config, name string, logger *slog.Logger) (*pinstore.Store, error) {
+	b, ok := cfg.Backends[name]
+	if !ok || b.Type != "pinstore" {
+		return nil, fmt.Errorf("config: no pinstore backend %q", name)
+	}
+	max := 5
+	if cfg.Lockout.MaxFailures != nil {
+		max = *cfg.Lockout.MaxFailures
+	}
+	st, err := pinstore.Open(ctx, pinstore.Options{
+		Driver: b.Driver,
+		DSN:    b.DSN,
+		Policy: pinstore.Policy{
+			MinLength:  cfg.PINPolicy.MinLength,
+			MaxLength:  cfg.PINPolicy.MaxLength,
+			MinClasses: cfg.PINPolicy.MinClasses,
+		},
+		Lockout: pinstore.Lockout{
+			MaxFailures: max,
+			Window:      Duration(cfg.Lockout.Window, 15*time.Minute),
+			Duration:    Duration(cfg.Lockout.Duration, 15*time.Minute),
+		},
+		Hash:               cfg.HashParams(),
+		NoChangeCategories: cfg.PINPolicy.NoChangeCategories,
+		Logger:             logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: backend.%s: %w", name, err)
+	}
+	return st, nil
+}
+
+// RouteFor returns the route an ID takes (after its case normalisation)
+// and the normalised ID, the way the server routes binds.
+func (c *Config) RouteFor(id string) (*Route, string, bool) {
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		re, err := regexp.Compile(r.Match)
+		if err != nil {
+			continue
+		}
+		nid := caseOf(r.Case).Apply(id)
+		if re.MatchString(nid) {
+			return r, nid, true
+		}
+	}
+	return nil, "", false
+}

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bindery/bindery/configs"
+)
+
+const goodHash = "$argon2id$v=19$m=19456,t=2,p=1$2GyxHsXZLDdZ4w0VD8KocQ$YhHmHvQVk0RMpnS+UTDmkCdZZjtXjnam+VL52NPQt54"
+
+const base = `
+[server]
+suffix = "dc=library,dc=example,dc=edu"
+
+[[service_account]]
+name = "ils"
+password_hash = "` + goodHash + `"
+can_search = true
+
+[[route]]
+name = "julac"
+match = '^(CU|BU)[0-9]{4,12}$'
+case = "upper"
+backend = "pins"
+
+[backend.pins]
+type = "pinstore"
+driver = "sqlite"
+dsn = "/tmp/x.db"
+`
+
+func TestEveryExampleConfigLoads(t *testing.T) {
+	entries, err := fs.ReadDir(configs.Files, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".toml") {
+			continue
+		}
+		n++
+		t.Run(e.Name(), func(t *testing.T) {
+			data, err := fs.ReadFile(configs.Files, e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Parse(data)
+			if err != nil {
+				t.Fatalf("%s does not load: %v", e.Name(), err)
+			}
+			if len(cfg.Routes) == 0 {
+				t.Fatalf("%s: no routes", e.Name())
+			}
+		})
+	}
+	if n < 2 {
+		t.Fatalf("expected the demo and example configs, found %d", n)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Server.Listen != DefaultListen || cfg.Server.MaxRequestBytes != DefaultMaxRequestBytes ||
+		cfg.PINPolicy.MinLength != 10 || cfg.PINPolicy.MaxLength != 20 || cfg.PINPolicy.MinClasses != 2 ||
+		*cfg.Lockout.MaxFailures != 5 || cfg.Routes[0].Case != "upper" {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+// TestProblems has one row per error message: each broken file must be
+// refused with a problem naming its key.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string // appended to base, or replacing it when full
+		full bool
+		want []string
+	}{
+		{"unknown top key", "colour = 'red'", false, []string{"colour: unknown key"}},
+		{"unknown server key", "", true, nil}, // filled below
+		{"missing suffix", `[[route]]
+name="a"
+match="^a$"
+backend="s"
+[backend.s]
+type="static"`, true, []string{"server.suffix: required"}},
+		{"bad suffix", strings.Replace(base, `suffix = "dc=library,dc=example,dc=edu"`, `suffix = "dc=library,,"`, 1), true, []string{"server.suffix:", "not a valid DN"}},
+		{"bad listen", strings.Replace(base, "[server]", "[server]\nlisten = \"nowhere\"", 1), true, []string{"server.listen:"}},
+		{"bad diagnostics", strings.Replace(base, "[server]", "[server]\ndiagnostics = \"winnt\"", 1), true, []string{"server.diagnostics:"}},
+		{"bad duration", strings.Replace(base, "[server]", "[server]\nidle_timeout = \"five minutes\"", 1), true, []string{"server.idle_timeout:", "not a duration"}},
+		{"negative duration", strings.Replace(base, "[server]", "[server]\nread_timeout = \"-1s\"", 1), true, []string{"server.read_timeout:", "must be positive"}},
+		{"tiny request limit", strings.Replace(base, "[server]", "[server]\nmax_request_bytes = 10", 1), true, []string{"server.max_request_bytes:"}},
+		{"tls without cert", "[server.tls]\nlisten_tls = \"127.0.0.1:6636\"", false, []string{"server.tls.cert_file: required", "server.tls.key_file: required"}},
+		{"require tls without tls", strings.Replace(base, "[server]", "[server]\nrequire_tls = true", 1), true, []string{"server.require_tls:"}},
+		{"bad log level", "[log]\nlevel = \"loud\"", false, []string{"log.level:"}},
+		{"bad log format", "[log]\nformat = \"xml\"", false, []string{"log.format:"}},
+		{"pin min>max", "[pin_policy]\nmin_length = 30", false, []string{"pin_policy.max_length:"}},
+		{"pin classes", "[pin_policy]\nmin_classes = 4", false, []string{"pin_policy.min_classes:"}},
+		{"argon2", "[pin_policy.argon2]\nmemory_kib = 1\niterations = 0\nparallelism = 0", false, []string{"pin_policy.argon2.memory_kib:", "pin_policy.argon2.iterations:", "pin_policy.argon2.parallelism:"}},
+		{"lockout window", "[lockout]\nwindow = \"0s\"", false, []string{"lockout.window:"}},
+		{"lockout failures", "[lockout]\nmax_failures = -1", false, []string{"lockout.max_failures:"}},
+		{"service name", "[[service_account]]\nname = \"bad name\"\npassword_hash = \"" + goodHash + "\"", false, []string{"service_account[1].name:"}},
+		{"service twice", "[[service_account]]\nname = \"ILS\"\npassword_hash = \"" + goodHash + "\"", false, []string{"service_account[1].name:", "defined twice"}},
+		{"service no hash", "[[service_account]]\nname = \"gw\"", false, []string{"service_account[1].password_hash: required"}},
+		{"service bad hash", "[[service_account]]\nname = \"gw\"\npassword_hash = \"plaintext\"", false, []string{"service_account[1].password_hash:"}},
+		{"service network", "[[service_account]]\nname = \"gw\"\npassword_hash = \"" + goodHash + "\"\nnetworks = [\"10.0.0.0/33\"]", false, []string{"service_account[1].networks[0]:"}},
+		{"route missing backend", "[[route]]\nname = \"x\"\nmatch = \"^x$\"\nbackend = \"nope\"", false, []string{"route[1].backend: no [backend.nope]"}},
+		{"route bad regex", "[[route]]\nname = \"x\"\nmatch = \"^(x$\"\nbackend = \"pins\"", false, []string{"route[1].match: bad regular expression"}},
+		{"route bad case", "[[route]]\nname = \"x\"\nmatch = \"^x$\"\ncase = \"title\"\nbackend = \"pins\"", false, []string{"route[1].case:"}},
+		{"route twice", "[[route]]\nname = \"julac\"\nmatch = \"^x$\"\nbackend = \"pins\"", false, []string{"route[1].name:", "defined twice"}},
+		{"route no name", "[[route]]\nmatch = \"^x$\"\nbackend = \"pins\"", false, []string{"route[1].name: required"}},
+		{"require_patron on pinstore", "[[route]]\nname = \"x\"\nmatch = \"^x$\"\nbackend = \"pins\"\nrequire_patron = true", false, []string{"route[1].require_patron:"}},
+		{"backend no type", "[backend.x]\ndsn = \"a\"", false, []string{"backend.x.type: required"}},
+		{"backend bad type", "[backend.x]\ntype = \"nis\"", false, []string{"backend.x.type:", "not one of"}},
+		{"backend foreign key", "[backend.x]\ntype = \"static\"\nurls = [\"ldap://a\"]", false, []string{"backend.x.urls: not a key of a \"static\" backend"}},
+		{"pinstore driver", "[backend.x]\ntype = \"pinstore\"\ndriver = \"mysql\"\ndsn = \"a\"", false, []string{"backend.x.driver:"}},
+		{"pinstore dsn", "[backend.x]\ntype = \"pinstore\"\ndriver = \"sqlite\"", false, []string{"backend.x.dsn: required"}},
+		{"ldap urls", "[backend.x]\ntype = \"ldap\"\nbase_dn = \"dc=x\"", false, []string{"backend.x.urls: at least one"}},
+		{"ldap url scheme", "[backend.x]\ntype = \"ldap\"\nurls = [\"http://a\"]\nbase_dn = \"dc=x\"", false, []string{"backend.x.urls[0]:"}},
+		{"ldap filter placeholder", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nuser_filter = \"(uid=x)\"", false, []string{"backend.x.user_filter:", "{id}"}},
+		{"ldap filter syntax", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nuser_filter = \"(uid={id}\"", false, []string{"backend.x.user_filter:", "not a valid LDAP filter"}},
+		{"ldap base dn", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]", false, []string{"backend.x.base_dn: required"}},
+		{"ldap timeout", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\ntimeout = \"2 s\"", false, []string{"backend.x.timeout:"}},
+		{"ldap ca file", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nca_file = \"/nonexistent/ca.pem\"", false, []string{"backend.x.ca_file:"}},
+		{"ldap both passwords", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nbind_password = \"a\"\nbind_password_file = \"/etc/hostname\"", false, []string{"backend.x.bind_password_file: give"}},
+		{"static user no hash", "[backend.x]\ntype = \"static\"\n[[backend.x.user]]\nid = \"a\"", false, []string{"backend.x.user[0].password_hash: required"}},
+		{"static user twice", "[backend.x]\ntype = \"static\"\n[[backend.x.user]]\nid = \"a\"\npassword_hash = \"" + goodHash + "\"\n[[backend.x.user]]\nid = \"a\"\npassword_hash = \"" + goodHash + "\"", false, []string{"backend.x.user[1].id:", "defined twice"}},
+		{"no routes", `[server]
+suffix = "dc=x"`, true, []string{"route: at least one"}},
+	}
+	tests[1].toml = strings.Replace(base, "[server]", "[server]\nlisten_port = 389", 1)
+	tests[1].full = true
+	tests[1].want = []string{"server.listen_port: unknown key"}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := base + "\n" + tt.toml
+			if tt.full {
+				doc = tt.toml
+			}
+			_, err := Parse([]byte(doc))
+			if err == nil {
+				t.Fatalf("accepted:\n%s", doc)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	doc := base + `
+[log]
+level = "loud"
+[[route]]
+name = "x"
+match = "^(x$"
+backend = "nope"
+`
+	_, err := Parse([]byte(doc))
+	var p Problems
+	if !errors.As(err, &p) {
+		t.Fatalf("want Problems, got %v", err)
+	}
+	if len(p) < 3 {
+		t.Fatalf("want at least 3 problems listed at once, got %d: %v", len(p), p)
+	}
+}
+
+func TestSyntaxErrorNamesLine(t *testing.T) {
+	_, err := Parse([]byte("[server]\nsuffix = \"dc=x\"\nlisten = \n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("want an error naming line 3, got %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("want not-exist error, got %v", err)
+	}
+}
