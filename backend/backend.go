@@ -68,6 +68,10 @@ type Result struct {
 	Generation uint64 // account generation; changes on PIN change, reset, lock, suspend, card change
 	// LegacyRehash is informational: the stored hash was upgraded during this bind.
 	LegacyRehash bool
+	// Cached is informational: the answer came from a cache in front of the
+	// backend (a positive hit, a negative hit, or a stale success served
+	// while the backend was unavailable), not from the backend itself.
+	Cached bool
 }
 
 // Authenticator is an identity source that can check a password.
@@ -110,6 +114,69 @@ type PatronChecker interface {
 	CheckPatron(ctx context.Context, id string) (Reason, bool, error)
 }
 
+// Invalidator is implemented by backends whose accounts change (PIN
+// change, reset, lock, suspend, card change): it calls fn with the ID each
+// time an account's generation changes, in this process or (when it can see
+// them) in others. fn must be quick and must not call back into the backend.
+type Invalidator interface {
+	OnInvalidate(fn func(id string))
+}
+
+// FilterOp is the kind of a Filter node.
+type FilterOp int
+
+// Filter node kinds.
+const (
+	FilterAnd       FilterOp = iota // every child matches; no children: true
+	FilterOr                        // some child matches; no children: false
+	FilterNot                       // the one child does not match
+	FilterEqual                     // Attr has a value equal to Value (case-insensitive)
+	FilterPresent                   // Attr has a value
+	FilterSubstring                 // Attr has a value matching Initial*Any[0]*...*Final (case-insensitive)
+)
+
+// Filter is a backend-neutral search filter over the VIRTUAL attribute
+// names of Entry as the proxy presents it (uid, cn, sn, givenName, mail,
+// employeeType, o, employeeNumber, entryUUID, objectClass, or a name of
+// Entry.Extra). Values are literal: no wildcard or escape syntax is left in
+// them; backends escape them where they enter SQL or an upstream filter.
+type Filter struct {
+	Op       FilterOp
+	Children []*Filter // And, Or, Not
+	Attr     string    // Equal, Present, Substring
+	Value    string    // Equal
+	Initial  string    // Substring: the part before the first *, may be ""
+	Any      []string  // Substring: the parts between stars
+	Final    string    // Substring: the part after the last *, may be ""
+}
+
+// Query asks a Searcher for one page of a listing.
+type Query struct {
+	Filter *Filter
+	// PageSize is the most entries to return; 0 means the backend's default.
+	PageSize int
+	// Cursor is "" for the first page, else the Cursor of the previous Page.
+	Cursor string
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Entries []*Entry
+	// Cursor continues the listing; "" when there is nothing more.
+	Cursor string
+}
+
+// Searcher is implemented by backends that can list their people (staff
+// look-ups, sync jobs). Search returns, in an order that is stable from
+// page to page, every entry that matches q.Filter and possibly others: a
+// backend may treat what it cannot translate exactly as "maybe" (the
+// caller checks each entry against the filter again). Each entry's ID is
+// its login ID. An unknown or expired cursor is an error wrapping
+// ErrCursor; a source that cannot answer, one wrapping ErrUnavailable.
+type Searcher interface {
+	Search(ctx context.Context, q Query) (Page, error)
+}
+
 // Sentinel errors. Backends wrap them with %w and an op prefix.
 var (
 	// ErrUnavailable: the source cannot answer now (down, timing out). LDAP 52.
@@ -124,6 +191,8 @@ var (
 	ErrNotPermitted = errors.New("not permitted")
 	// ErrReadOnly: the store cannot be written (read-only file, disk full). LDAP 80.
 	ErrReadOnly = errors.New("store cannot be written")
+	// ErrCursor: a listing cursor is unknown or has expired. LDAP 53.
+	ErrCursor = errors.New("invalid or expired cursor")
 )
 
 // PolicyProblem is one way a PIN fails the rules.

@@ -1,12 +1,11 @@
 package proxy
 
 import (
-	"fmt"
-
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/proxy/names"
 	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
+	"time"
 )
 
 // parser returns the name parser for the server's suffixes (made once;
@@ -21,8 +20,12 @@ func (s *Server) parser() *names.Parser {
 // bind answers a Bind request (RFC 4511 §4.2). The connection is anonymous
 // from the moment the request arrives until a bind succeeds.
 func (c *conn) bind(o *op, req *wire.BindRequest) error {
+	info := &bindInfo{}
+	if prev := c.identity(); prev.kind == serviceIdentity {
+		info.service = prev.id
+	}
+	o.bindInfo = info
 	c.setIdentity(identity{})
-	o.log("cache", false)
 	switch {
 	case req.Version != 3:
 		return newError(ldap.LDAPResultProtocolError, textVersion)
@@ -31,6 +34,7 @@ func (c *conn) bind(o *op, req *wire.BindRequest) error {
 		return newError(ldap.LDAPResultAuthMethodNotSupported, textSASL)
 	case req.Name == "" && len(req.Password) == 0:
 		o.log("anonymous", true)
+		info.kind = "anonymous"
 		if !c.srv.AllowAnonymous {
 			return newError(ldap.LDAPResultUnwillingToPerform, textAnonDisallowed)
 		}
@@ -73,6 +77,7 @@ func (c *conn) invalidCredentials(o *op, reason backend.Reason) error {
 
 func (c *conn) bindService(o *op, name, password string) error {
 	o.log("service", name)
+	o.bindInfo.kind, o.bindInfo.id = "service", name
 	sa, ok := o.dir.Service(name)
 	if !ok {
 		return c.invalidCredentials(o, backend.ReasonUnknownUser)
@@ -86,7 +91,8 @@ func (c *conn) bindService(o *op, name, password string) error {
 	}
 	good, err := sa.Verify(password)
 	if err != nil {
-		return &ldapError{Code: ldap.LDAPResultOther, Diag: textInternal, Err: fmt.Errorf("verify service password: %w", err)}
+		// ErrBusy (the hashing pool is full) is 51; anything else 80.
+		return backendError(o.ctx, "verify service password", err)
 	}
 	if !good {
 		return c.invalidCredentials(o, backend.ReasonBadCredentials)
@@ -97,19 +103,47 @@ func (c *conn) bindService(o *op, name, password string) error {
 
 func (c *conn) bindPerson(o *op, id, password string) error {
 	o.log("id", id)
+	info := o.bindInfo
+	info.kind, info.id = "person", id
 	route, nid, ok := o.dir.Route(id)
 	if !ok {
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
 	o.log("route", route.Name, "backend", route.BackendName)
+	info.id, info.route, info.backend = nid, route.Name, route.BackendName
 	if nid != id {
 		o.log("normalised_id", nid)
+	}
+	thr := c.srv.throttle()
+	var tk pairKey
+	if thr != nil {
+		tk = throttleKey(c.client, nid)
+		if d := thr.wait(tk); d > 0 {
+			o.log("throttled", d.Round(time.Millisecond))
+			info.throttled = d
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-o.ctx.Done():
+				t.Stop()
+				return o.ctx.Err()
+			}
+		}
 	}
 	ctx, cancel := o.backendCtx()
 	res, good, err := route.Backend.Authenticate(ctx, backend.Credentials{ID: nid, Password: password, ClientAddr: c.client})
 	cancel()
+	o.log("cache", res.Cached)
+	info.cached = res.Cached
 	if err != nil {
 		return backendError(o.ctx, "authenticate", err)
+	}
+	if thr != nil {
+		if good {
+			thr.succeed(tk)
+		} else {
+			thr.fail(tk)
+		}
 	}
 	if !good {
 		reason := res.Reason

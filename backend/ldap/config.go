@@ -22,7 +22,10 @@ const (
 	DefaultIDAttribute   = "uid"
 	DefaultUUIDAttribute = "entryUUID"
 	DefaultPrimaryRetry  = 30 * time.Second
-	placeholder          = "{id}"
+	// DefaultHealthInterval is the health check period the config loader
+	// uses; the package's zero value of HealthInterval means no check.
+	DefaultHealthInterval = 10 * time.Second
+	placeholder           = "{id}"
 )
 
 // DefaultAttributes maps the virtual attributes bindery presents to the
@@ -93,6 +96,16 @@ type Config struct {
 	// Logger receives warnings (ambiguous IDs, URL failures). Default:
 	// discard. Passwords are never logged.
 	Logger *slog.Logger
+	// HealthInterval, when positive, starts a background health check
+	// (stopped by Close): right away and then every HealthInterval it
+	// Pings the directory (keeping State current) and dials connections
+	// until each pool has MinIdle idle ones, so that a cache miss costs
+	// one upstream bind rather than a TCP and TLS handshake. 0: no check
+	// (New then does not contact the directory).
+	HealthInterval time.Duration
+	// MinIdle is how many idle connections the health check keeps in each
+	// pool (service, bind), at most PoolSize. 0: none.
+	MinIdle int
 }
 
 // upstream is one parsed URL.
@@ -131,6 +144,14 @@ func validate(cfg Config) (*settings, error) {
 		s.PoolSize = DefaultPoolSize
 	} else if s.PoolSize < 0 {
 		bad("pool_size", "must be positive, got %d", s.PoolSize)
+	}
+	if s.MinIdle < 0 {
+		bad("pool_min_idle", "may not be negative, got %d", s.MinIdle)
+	} else if s.MinIdle > s.PoolSize && s.PoolSize > 0 {
+		bad("pool_min_idle", "%d is more than pool_size %d", s.MinIdle, s.PoolSize)
+	}
+	if s.HealthInterval < 0 {
+		s.HealthInterval = 0
 	}
 	if s.PrimaryRetry <= 0 {
 		s.PrimaryRetry = DefaultPrimaryRetry

@@ -24,14 +24,22 @@ import (
 type Backend struct {
 	s       *settings
 	fo      *failover
-	service *pool // searches, bound as BindDN (or anonymous)
-	binds   *pool // user binds
+	service *pool       // searches, bound as BindDN (or anonymous)
+	binds   *pool       // user binds
+	cur     cursorTable // listings kept open between pages (search.go)
+
+	stopHealth context.CancelFunc // nil without a health check
+	healthDone chan struct{}
 }
 
-var _ backend.Authenticator = (*Backend)(nil)
+var (
+	_ backend.Authenticator = (*Backend)(nil)
+	_ backend.Searcher      = (*Backend)(nil)
+)
 
-// New validates cfg and returns a Backend. It does not contact the
-// directory: connections are made on first use.
+// New validates cfg and returns a Backend. Without HealthInterval it does
+// not contact the directory: connections are made on first use. With it, a
+// background health check starts (see Config.HealthInterval).
 func New(cfg Config) (*Backend, error) {
 	s, err := validate(cfg)
 	if err != nil {
@@ -44,6 +52,11 @@ func New(cfg Config) (*Backend, error) {
 	b := &Backend{s: s, fo: newFailover(urls, s.PrimaryRetry)}
 	b.service = newPool("service", s, b.fo, b.serviceBind)
 	b.binds = newPool("bind", s, b.fo, anonymousBind)
+	if s.HealthInterval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stopHealth, b.healthDone = cancel, make(chan struct{})
+		go b.health(ctx)
+	}
 	return b, nil
 }
 
@@ -95,8 +108,13 @@ func (b *Backend) State() []URLState { return b.fo.snapshot() }
 // Close closes the idle connections of both pools; connections in use are
 // closed when their call ends. Calls after Close fail with ErrUnavailable.
 func (b *Backend) Close() error {
+	if b.stopHealth != nil {
+		b.stopHealth()
+		<-b.healthDone
+	}
 	b.service.close()
 	b.binds.close()
+	b.closeCursors()
 	return nil
 }
 

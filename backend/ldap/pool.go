@@ -168,3 +168,53 @@ func (p *pool) connect(ctx context.Context) (*conn, error) {
 	}
 	return nil, fmt.Errorf("connect: %w", errors.Join(errs...))
 }
+
+// warm drops idle connections the server has closed and dials new ones
+// until n are idle. It never waits for a slot: a pool whose connections
+// are all in use is warm enough.
+func (p *pool) warm(ctx context.Context, n int) error {
+	p.mu.Lock()
+	kept := p.idle[:0]
+	var dead []*conn
+	for _, c := range p.idle {
+		if c.lc.IsClosing() {
+			dead = append(dead, c)
+		} else {
+			kept = append(kept, c)
+		}
+	}
+	clear(p.idle[len(kept):])
+	p.idle = kept
+	p.mu.Unlock()
+	for _, c := range dead {
+		go c.close()
+	}
+	for tries := 0; p.idleCount() < n && tries < 2*n; tries++ {
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return nil
+		}
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			<-p.slots
+			return nil
+		}
+		c, err := p.connect(ctx)
+		if err != nil {
+			<-p.slots
+			return err
+		}
+		p.put(c) // gives the slot back
+	}
+	return nil
+}
+
+// idleCount is the number of idle connections.
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}

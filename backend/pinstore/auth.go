@@ -34,25 +34,44 @@ func (s *Store) Authenticate(ctx context.Context, c backend.Credentials) (backen
 }
 
 func (s *Store) authenticateOnce(ctx context.Context, c backend.Credentials) (res backend.Result, ok, retry bool, err error) {
+	const op = "authenticate"
 	r, err := get(ctx, s.r, s.d, c.ID)
 	if errors.Is(err, backend.ErrNotFound) {
-		passhash.DummyVerifyWith(c.Password, s.hash)
+		if err := s.hashing(ctx, op, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
+			return backend.Result{}, false, false, err
+		}
 		return backend.Result{Reason: backend.ReasonUnknownUser}, false, false, nil
 	}
 	if err != nil {
-		return backend.Result{}, false, false, s.dbErr("authenticate", err)
+		return backend.Result{}, false, false, s.dbErr(op, err)
 	}
 	now := s.now()
 	if reason := r.blockReason(now); reason != backend.ReasonNone {
-		passhash.DummyVerifyWith(c.Password, s.hash)
+		if err := s.hashing(ctx, op, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
+			return backend.Result{}, false, false, err
+		}
 		return backend.Result{Reason: reason, Generation: r.Generation}, false, false, nil
 	}
 
-	stale := passhash.NeedsRehash(r.pinHash, s.hash)
-	if stale { // a legacy hash costs less than argon2id: pad to the same cost
-		passhash.DummyVerifyWith(c.Password, s.hash)
+	var (
+		good, rehash bool
+		verr, herr   error
+		newHash      sql.NullString
+	)
+	err = s.hashing(ctx, op, func() {
+		if passhash.NeedsRehash(r.pinHash, s.hash) { // a legacy hash costs less than argon2id: pad to the same cost
+			passhash.DummyVerifyWith(c.Password, s.hash)
+		}
+		good, rehash, verr = passhash.VerifyWith(r.pinHash, c.Password, s.hash)
+		if good && rehash && verr == nil {
+			var h string
+			h, herr = passhash.Hash(c.Password, s.hash)
+			newHash = sql.NullString{String: h, Valid: herr == nil}
+		}
+	})
+	if err != nil {
+		return backend.Result{}, false, false, err
 	}
-	good, rehash, verr := passhash.VerifyWith(r.pinHash, c.Password, s.hash)
 	if verr != nil {
 		s.log.Error("pinstore: stored PIN hash cannot be used; staff must reset the PIN", "id", c.ID, "err", verr)
 		return backend.Result{Reason: backend.ReasonNoPIN, Generation: r.Generation}, false, false, nil
@@ -60,17 +79,14 @@ func (s *Store) authenticateOnce(ctx context.Context, c backend.Credentials) (re
 	if !good {
 		return s.recordFailure(ctx, r, c.ClientAddr, now)
 	}
-
-	var newHash sql.NullString
-	if rehash {
-		h, err := passhash.Hash(c.Password, s.hash)
-		if err != nil {
-			s.log.Error("pinstore: rehash failed", "id", c.ID, "err", err)
-		} else {
-			newHash = sql.NullString{String: h, Valid: true}
-		}
+	if herr != nil {
+		s.log.Error("pinstore: rehash failed", "id", c.ID, "err", herr)
 	}
-	n, err := s.exec(ctx, qRecordSuccess, r.ID, now.UnixMilli(), int64(r.Generation), newHash)
+	// The bookkeeping of a right PIN must not be lost because the bind's
+	// own deadline was spent waiting for a hashing worker.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	n, err := s.exec(wctx, qRecordSuccess, r.ID, now.UnixMilli(), int64(r.Generation), newHash)
+	cancel()
 	switch {
 	case err != nil:
 		// The PIN is right; a store that cannot record it must not fail the bind.
@@ -116,7 +132,11 @@ func (r *record) blockReason(now time.Time) backend.Reason {
 // ReasonLocked before the PIN is looked at.
 func (s *Store) recordFailure(ctx context.Context, r *record, addr string, now time.Time) (backend.Result, bool, bool, error) {
 	res := backend.Result{Reason: backend.ReasonBadCredentials, Generation: r.Generation}
-	count, lockedUntil, gen, err := s.countFailure(ctx, r.ID, addr, now)
+	// Counted even when the bind's deadline is spent (a busy server must not
+	// make guesses free): a detached context with its own bound.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	count, lockedUntil, gen, err := s.countFailure(wctx, r.ID, addr, now)
+	cancel()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		res.Reason = backend.ReasonLocked // locked (or changed) by a concurrent bind
@@ -126,6 +146,7 @@ func (s *Store) recordFailure(ctx context.Context, r *record, addr string, now t
 	default:
 		res.Generation = gen
 		if lockedUntil.Valid {
+			s.lockouts.Add(1)
 			s.log.Info("pinstore: account locked", "id", r.ID, "failures", count, "addr", addr)
 		}
 	}
@@ -146,6 +167,9 @@ func (s *Store) countFailure(ctx context.Context, id, addr string, now time.Time
 	var g int64
 	err = s.w.QueryRowContext(ctx, s.d.rebind(qRecordFailure), id, now.UnixMilli(), windowStart,
 		addr, s.lockout.MaxFailures, lockEnd).Scan(&count, &lockedUntil, &g)
+	if err == nil && lockedUntil.Valid {
+		s.notify(id) // this failure locked the account: its generation moved
+	}
 	return count, lockedUntil, uint64(g), err
 }
 

@@ -49,7 +49,10 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 		return "", fmt.Errorf("pinstore: %s: %w", op, &backend.PolicyError{Problems: []backend.PolicyProblem{
 			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
 	}
-	hash, err := passhash.Hash(pin, s.hash)
+	var hash string
+	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+		return "", perr
+	}
 	if err != nil {
 		return "", fmt.Errorf("pinstore: %s: %w", op, err)
 	}
@@ -83,19 +86,30 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 // checkOld applies the self-service rules; a wrong old PIN is counted.
 func (s *Store) checkOld(ctx context.Context, r *record, req backend.PasswordChange) error {
 	t := s.now()
+	dummy := func() { passhash.DummyVerifyWith(req.Old, s.hash) }
 	if reason := r.blockReason(t); reason != backend.ReasonNone && reason != backend.ReasonNoPIN {
-		passhash.DummyVerifyWith(req.Old, s.hash)
+		if err := s.pool.Do(ctx, dummy); err != nil {
+			return err
+		}
 		return fmt.Errorf("account is %s: %w", reason, backend.ErrNotPermitted)
 	}
 	if s.noChange[r.Category] {
-		passhash.DummyVerifyWith(req.Old, s.hash)
+		if err := s.pool.Do(ctx, dummy); err != nil {
+			return err
+		}
 		return fmt.Errorf("category %q may not change its PIN: %w", r.Category, backend.ErrNotPermitted)
 	}
 	if !r.HasPIN {
-		passhash.DummyVerifyWith(req.Old, s.hash)
+		if err := s.pool.Do(ctx, dummy); err != nil {
+			return err
+		}
 		return backend.ErrWrongOldPassword
 	}
-	good, _, err := passhash.VerifyWith(r.pinHash, req.Old, s.hash)
+	var good bool
+	var err error
+	if perr := s.pool.Do(ctx, func() { good, _, err = passhash.VerifyWith(r.pinHash, req.Old, s.hash) }); perr != nil {
+		return perr
+	}
 	if err != nil || !good {
 		if err == nil {
 			if _, _, _, cerr := s.countFailure(ctx, r.ID, req.ClientAddr, t); cerr != nil && !errors.Is(cerr, sql.ErrNoRows) {

@@ -242,7 +242,9 @@ func (s *Store) parseRow(cols, rec []string, line int) (importRow, error) {
 
 // loadBatch upserts rows in one transaction.
 func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string) (created, updated, skipped int, err error) {
+	var changedIDs []string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		changedIDs = changedIDs[:0]
 		sel, err := tx.PrepareContext(ctx, s.d.rebind(qSelectPatron))
 		if err != nil {
 			return err
@@ -277,6 +279,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 					return err
 				}
 				created++
+				changedIDs = append(changedIDs, r.ID)
 			case err != nil:
 				return err
 			default:
@@ -293,6 +296,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 					return err
 				}
 				updated++
+				changedIDs = append(changedIDs, cur.ID)
 			}
 		}
 		return nil
@@ -300,6 +304,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	s.notify(changedIDs...)
 	return created, updated, skipped, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 )
 
@@ -30,6 +31,17 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational messages (never a PIN); nil = slog.Default().
 	Logger *slog.Logger
+	// HashPool bounds the argon2id work (every verification, dummy
+	// verification and new hash); when it is full the call fails with an
+	// error wrapping backend.ErrBusy. nil = unbounded, on the caller's goroutine.
+	HashPool *hashpool.Pool
+	// WatchChanges starts a goroutine (stopped by Close) that polls the
+	// changes table for generation bumps committed by other processes
+	// (binderyctl against the same file) and calls the OnInvalidate
+	// callbacks for them. Ignored for ":memory:".
+	WatchChanges bool
+	// WatchInterval is the polling period of WatchChanges; 0 = 250ms.
+	WatchInterval time.Duration
 }
 
 // Lockout locks an account after MaxFailures wrong PINs within Window, for

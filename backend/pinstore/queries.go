@@ -64,6 +64,10 @@ WHERE old_id = $1 OR new_id = $1 ORDER BY seq`
 
 	qSelectExport = `SELECT ` + patronCols + ` FROM patrons ORDER BY id`
 
+	qMaxChange     = `SELECT COALESCE(MAX(seq), 0) FROM changes`
+	qSelectChanges = `SELECT seq, id FROM changes WHERE seq > $1 ORDER BY seq LIMIT 1000`
+	qPruneChanges  = `DELETE FROM changes WHERE at < $1`
+
 	qCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at BIGINT  NOT NULL

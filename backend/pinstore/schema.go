@@ -57,4 +57,34 @@ CREATE TABLE staff_audit (
 	detail    TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX staff_audit_patron ON staff_audit (patron_id, seq);`,
+
+	// 2: the changes journal. Every generation bump (and every new or
+	// deleted patron) adds a row in the same transaction, by trigger, so no
+	// writer (this process, binderyctl, a future one) can forget it. Other
+	// processes' caches poll it (Options.WatchChanges). at is real time in
+	// milliseconds, for pruning.
+	`CREATE TABLE changes (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	id  TEXT    NOT NULL,
+	at  BIGINT  NOT NULL
+);
+CREATE TRIGGER patrons_changes_update AFTER UPDATE OF generation ON patrons
+WHEN NEW.generation IS NOT OLD.generation
+BEGIN
+	INSERT INTO changes (id, at) VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+CREATE TRIGGER patrons_changes_insert AFTER INSERT ON patrons
+BEGIN
+	INSERT INTO changes (id, at) VALUES (NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;
+CREATE TRIGGER patrons_changes_delete AFTER DELETE ON patrons
+BEGIN
+	INSERT INTO changes (id, at) VALUES (OLD.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+END;`,
+
+	// 3: indexes for listings (Store.Search): case-insensitive equality and
+	// prefix look-ups on the ID, the name and the e-mail address.
+	`CREATE INDEX patrons_lower_id ON patrons (lower(id));
+CREATE INDEX patrons_lower_name ON patrons (lower(name));
+CREATE INDEX patrons_lower_email ON patrons (lower(email));`,
 }

@@ -27,7 +27,7 @@ type ListOptions struct {
 // update reads id in a write transaction, lets fn change it, writes it back
 // with modified_at and one staff_audit row (when operator is set).
 func (s *Store) update(ctx context.Context, id, operator, action, detail string, fn func(r *record) error) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		r, err := get(ctx, tx, s.d, id)
 		if err != nil {
 			return err
@@ -44,6 +44,10 @@ func (s *Store) update(ctx context.Context, id, operator, action, detail string,
 		}
 		return s.audit(ctx, tx, operator, action, id, detail)
 	})
+	if err == nil {
+		s.notify(id)
+	}
+	return err
 }
 
 // staffUpdate is update for a staff operation: the operator is required.
@@ -110,6 +114,7 @@ func (s *Store) AddPatron(ctx context.Context, p Patron, operator string) error 
 	if err != nil {
 		return s.dbErr(op, err)
 	}
+	s.notify(r.ID) // "unknown user" answers cached elsewhere are now wrong
 	return nil
 }
 
@@ -173,6 +178,7 @@ func (s *Store) UpdatePatron(ctx context.Context, p Patron, operator string) err
 	if err != nil {
 		return s.dbErr(op, err)
 	}
+	s.notify(p.ID)
 	return nil
 }
 
@@ -213,7 +219,11 @@ func (s *Store) SetPIN(ctx context.Context, id, pin, operator string) error {
 	if err := s.policy.Check(pin); err != nil {
 		return fmt.Errorf("pinstore: set pin: %w", err)
 	}
-	hash, err := passhash.Hash(pin, s.hash)
+	var hash string
+	var err error
+	if perr := s.hashing(ctx, "set pin", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+		return perr
+	}
 	if err != nil {
 		return fmt.Errorf("pinstore: set pin: %w", err)
 	}
@@ -230,7 +240,11 @@ func (s *Store) SetPIN(ctx context.Context, id, pin, operator string) error {
 // at the next login, and returns it (to show once; it is not stored).
 func (s *Store) ResetPIN(ctx context.Context, id, operator string) (string, error) {
 	pin := s.policy.Generate()
-	hash, err := passhash.Hash(pin, s.hash)
+	var hash string
+	var err error
+	if perr := s.hashing(ctx, "reset pin", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+		return "", perr
+	}
 	if err != nil {
 		return "", fmt.Errorf("pinstore: reset pin: %w", err)
 	}
@@ -315,6 +329,7 @@ func (s *Store) Delete(ctx context.Context, id, operator string) error {
 	if err != nil {
 		return s.dbErr(op, err)
 	}
+	s.notify(id)
 	return nil
 }
 
@@ -377,6 +392,7 @@ func (s *Store) ReplaceCard(ctx context.Context, oldID, newID, operator string) 
 	if err != nil {
 		return s.dbErr(op, err)
 	}
+	s.notify(oldID, newID)
 	return nil
 }
 

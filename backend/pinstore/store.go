@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 
 	_ "modernc.org/sqlite" // driver "sqlite"
@@ -32,12 +35,22 @@ type Store struct {
 	loc      *time.Location
 	clock    func() time.Time
 	log      *slog.Logger
+	pool     *hashpool.Pool
+
+	lmu       sync.Mutex
+	listeners []func(id string)
+
+	stopWatch context.CancelFunc // nil when no watcher runs
+	watchDone chan struct{}
+
+	lockouts atomic.Uint64 // accounts this process locked
 }
 
 var (
 	_ backend.Authenticator   = (*Store)(nil)
 	_ backend.PasswordChanger = (*Store)(nil)
 	_ backend.PatronChecker   = (*Store)(nil)
+	_ backend.Invalidator     = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the store and runs its migrations.
@@ -46,7 +59,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{d: d, policy: o.Policy, lockout: o.Lockout, hash: o.Hash, loc: o.Location, clock: o.Now, log: o.Logger}
+	s := &Store{d: d, policy: o.Policy, lockout: o.Lockout, hash: o.Hash, loc: o.Location, clock: o.Now, log: o.Logger, pool: o.HashPool}
 	if s.policy == (Policy{}) {
 		s.policy = DefaultPolicy
 	}
@@ -103,11 +116,21 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if o.WatchChanges && !shared {
+		if err := s.startWatch(ctx, o.WatchInterval); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-// Close closes the database.
+// Close stops the change watcher and closes the database.
 func (s *Store) Close() error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+		<-s.watchDone
+	}
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/google/uuid"
 )
 
@@ -36,6 +37,9 @@ type Options struct {
 	// unknown, so that an unknown ID costs as much time as a wrong password.
 	// Empty: unknown IDs answer at once.
 	DummyHash string
+	// HashPool bounds the verifications running at once; when it is full,
+	// Authenticate fails with an error wrapping backend.ErrBusy. nil: no bound.
+	HashPool *hashpool.Pool
 }
 
 // Backend serves a fixed set of users. It is safe for concurrent use.
@@ -45,6 +49,7 @@ type Backend struct {
 	hashes map[string]string
 	verify VerifyFunc
 	dummy  string
+	pool   *hashpool.Pool
 }
 
 var _ backend.Authenticator = (*Backend)(nil)
@@ -76,6 +81,7 @@ func New(name string, users []User, verify VerifyFunc, opts ...Options) (*Backen
 		hashes: make(map[string]string, len(users)),
 		verify: verify,
 		dummy:  o.DummyHash,
+		pool:   o.HashPool,
 	}
 	for i, u := range users {
 		switch {
@@ -113,18 +119,25 @@ func New(name string, users []User, verify VerifyFunc, opts ...Options) (*Backen
 // is refused without verifying. A hash the verify function cannot use is an
 // error wrapping backend.ErrUnavailable (a configuration fault, never
 // reported as a wrong password).
-func (b *Backend) Authenticate(_ context.Context, c backend.Credentials) (backend.Result, bool, error) {
+func (b *Backend) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
 	if c.Password == "" {
 		return backend.Result{Reason: backend.ReasonBadCredentials}, false, nil
 	}
 	hash, known := b.hashes[c.ID]
 	if !known {
 		if b.dummy != "" {
-			_, _ = b.verify(b.dummy, c.Password) // equalise timing; the result is irrelevant
+			// equalise timing; the result is irrelevant
+			if err := b.pool.Do(ctx, func() { _, _ = b.verify(b.dummy, c.Password) }); err != nil {
+				return backend.Result{}, false, fmt.Errorf("static %s: authenticate: %w", b.name, err)
+			}
 		}
 		return backend.Result{Reason: backend.ReasonUnknownUser}, false, nil
 	}
-	ok, err := b.verify(hash, c.Password)
+	var ok bool
+	var err error
+	if perr := b.pool.Do(ctx, func() { ok, err = b.verify(hash, c.Password) }); perr != nil {
+		return backend.Result{}, false, fmt.Errorf("static %s: authenticate: %w", b.name, perr)
+	}
 	if err != nil {
 		return backend.Result{}, false, fmt.Errorf("static %s: verify password of %q: %w: %w", b.name, c.ID, backend.ErrUnavailable, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/google/uuid"
 )
 
@@ -189,4 +190,28 @@ func TestConcurrent(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+// TestHashPoolBusy: a full hash pool refuses the bind with ErrBusy, for
+// known and unknown IDs alike, without verifying.
+func TestHashPoolBusy(t *testing.T) {
+	pool := hashpool.New(1, 0)
+	f := &fakeVerify{}
+	b, err := New("staticusers", users, f.verify, Options{DummyHash: "$fake$dummy", HashPool: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, started := make(chan struct{}), make(chan struct{})
+	go pool.Do(context.Background(), func() { close(started); <-release })
+	<-started
+	defer close(release)
+	for _, id := range []string{"demo1", "nobody"} {
+		_, _, err := b.Authenticate(context.Background(), backend.Credentials{ID: id, Password: "Demo#2024pin"})
+		if !errors.Is(err, backend.ErrBusy) {
+			t.Errorf("%s: %v, want ErrBusy", id, err)
+		}
+	}
+	if len(f.calls) != 0 {
+		t.Errorf("verified %d times with a full pool", len(f.calls))
+	}
 }

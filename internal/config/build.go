@@ -16,18 +16,24 @@ import (
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/backend/static"
+	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/proxy"
+	"github.com/bindery/bindery/proxy/cache"
 )
 
 // Runtime is a built configuration: the backends opened and the server
 // ready to serve (not yet listening).
 type Runtime struct {
-	Config          *Config
-	Server          *proxy.Server
-	Directory       *proxy.Directory
-	Backends        map[string]backend.Authenticator
-	Stores          map[string]*pinstore.Store // the pinstore backends, by name
+	Config    *Config
+	Server    *proxy.Server
+	Directory *proxy.Directory
+	// Backends are the backends by name, each behind its cache when
+	// [cache] ttl is not "0s" (cache.Of finds the cache).
+	Backends map[string]backend.Authenticator
+	Stores   map[string]*pinstore.Store // the pinstore backends, by name (without the cache)
+	// HashPool bounds every password verification ([hashing]).
+	HashPool        *hashpool.Pool
 	Listen          string
 	ListenTLS       string // "" when LDAPS is off
 	ShutdownTimeout time.Duration
@@ -72,6 +78,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, 
 		logger = slog.Default()
 	}
 	rt = &Runtime{
+		HashPool:        cfg.NewHashPool(),
 		Config:          cfg,
 		Backends:        map[string]backend.Authenticator{},
 		Stores:          map[string]*pinstore.Store{},
@@ -85,17 +92,21 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, 
 			rt = nil
 		}
 	}()
+	cacheOpts, cacheOn := cfg.CacheOptions()
 	for name, b := range cfg.Backends {
-		a, err := buildBackend(ctx, cfg, name, b, logger)
+		a, err := buildBackend(ctx, cfg, name, b, logger, rt.HashPool)
 		if err != nil {
 			return nil, err
 		}
-		rt.Backends[name] = a
 		if s, ok := a.(*pinstore.Store); ok {
 			rt.Stores[name] = s
 		}
+		if cacheOn {
+			a = cache.Wrap(name, a, cacheOpts) // registers with the store's invalidations
+		}
+		rt.Backends[name] = a
 	}
-	dir, err := buildDirectory(cfg, rt.Backends)
+	dir, err := buildDirectory(cfg, rt.Backends, rt.HashPool)
 	if err != nil {
 		return nil, err
 	}
@@ -115,6 +126,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, 
 		MaxConnections:  s.MaxConnections,
 		MaxRequestBytes: s.MaxRequestBytes,
 		MaxOpsPerConn:   s.MaxOpsPerConn,
+		SizeLimit:       s.SizeLimit,
+		TimeLimit:       Duration(s.TimeLimit, 0),
+		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
+		ThrottleWindow:  Duration(cfg.Lockout.Window, 15*time.Minute),
 		Logger:          logger,
 		VendorVersion:   Version,
 	}
@@ -136,8 +151,14 @@ var Version = "0.1.0-dev"
 
 // BuildDirectory builds routes and service accounts over already opened
 // backends (used again on reload).
-func buildDirectory(cfg *Config, backends map[string]backend.Authenticator) (*proxy.Directory, error) {
+func buildDirectory(cfg *Config, backends map[string]backend.Authenticator, pool *hashpool.Pool) (*proxy.Directory, error) {
 	dir := &proxy.Directory{}
+	// Service accounts bind for every patron login: their accepted password
+	// is remembered for the cache's ttl.
+	var serviceTTL time.Duration
+	if co, ok := cfg.CacheOptions(); ok {
+		serviceTTL = co.TTL
+	}
 	for i, r := range cfg.Routes {
 		re, err := regexp.Compile(r.Match)
 		if err != nil {
@@ -176,13 +197,18 @@ func buildDirectory(cfg *Config, backends map[string]backend.Authenticator) (*pr
 			}
 		}
 		acct := proxy.ServiceAccount{
-			Name:      sa.Name,
-			CanSearch: sa.CanSearch,
-			CanReset:  sa.CanReset,
-			Verify: func(pw string) (bool, error) {
-				ok, _, err := passhash.Verify(hash, pw)
+			Name:       sa.Name,
+			CanSearch:  sa.CanSearch,
+			CanReset:   sa.CanReset,
+			CanList:    sa.CanList,
+			Attributes: sa.Attributes,
+			Verify: cache.NewVerifier(func(pw string) (ok bool, err error) {
+				// A full pool is an error wrapping backend.ErrBusy: 51.
+				if perr := pool.Do(context.Background(), func() { ok, _, err = passhash.Verify(hash, pw) }); perr != nil {
+					return false, perr
+				}
 				return ok, err
-			},
+			}, serviceTTL).Verify,
 		}
 		for _, n := range sa.Networks {
 			p, _ := parseNetwork(n)
@@ -203,11 +229,14 @@ func caseOf(s string) proxy.Case {
 	return proxy.CaseNone
 }
 
-func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger) (backend.Authenticator, error) {
+func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger, pool *hashpool.Pool) (backend.Authenticator, error) {
 	log := logger.With("backend", name)
 	switch b.Type {
 	case "pinstore":
-		return OpenStore(ctx, cfg, name, log)
+		return openStore(ctx, cfg, name, log, func(o *pinstore.Options) {
+			o.HashPool = pool
+			o.WatchChanges = true // binderyctl's changes to the same file invalidate the cache
+		})
 	case "ldap":
 		pw := b.BindPassword
 		if b.BindPasswordFile != "" {
@@ -230,6 +259,8 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 			InsecureSkipVerify: b.InsecureSkipVerify,
 			Timeout:            Duration(b.Timeout, DefaultLDAPTimeout),
 			PoolSize:           b.PoolSize,
+			MinIdle:            b.minIdle(),
+			HealthInterval:     ldapbackend.DefaultHealthInterval,
 			Attributes:         b.Attributes,
 			IDAttribute:        b.IDAttribute,
 			UUIDAttribute:      b.UUIDAttribute,
@@ -246,7 +277,7 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 				GivenName: u.GivenName, Surname: u.Surname, Mail: u.Mail,
 				Category: u.Category, Institution: u.Institution}
 		}
-		sb, err := static.New(name, users, verifyHash, static.Options{DummyHash: dummyHash()})
+		sb, err := static.New(name, users, verifyHash, static.Options{DummyHash: dummyHash(), HashPool: pool})
 		if err != nil {
 			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
 		}
@@ -281,6 +312,12 @@ func (c *Config) HashParams() passhash.Params {
 // OpenStore opens the pinstore backend called name with the policy and
 // lockout settings of cfg (used by the server and by binderyctl).
 func OpenStore(ctx context.Context, cfg *Config, name string, logger *slog.Logger) (*pinstore.Store, error) {
+	return openStore(ctx, cfg, name, logger, nil)
+}
+
+// openStore is OpenStore with a last say on the options (the server adds
+// the hash pool and the change watcher).
+func openStore(ctx context.Context, cfg *Config, name string, logger *slog.Logger, mod func(*pinstore.Options)) (*pinstore.Store, error) {
 	b, ok := cfg.Backends[name]
 	if !ok || b.Type != "pinstore" {
 		return nil, fmt.Errorf("config: no pinstore backend %q", name)
@@ -289,7 +326,7 @@ func OpenStore(ctx context.Context, cfg *Config, name string, logger *slog.Logge
 	if cfg.Lockout.MaxFailures != nil {
 		max = *cfg.Lockout.MaxFailures
 	}
-	st, err := pinstore.Open(ctx, pinstore.Options{
+	o := pinstore.Options{
 		Driver: b.Driver,
 		DSN:    b.DSN,
 		Policy: pinstore.Policy{
@@ -305,7 +342,11 @@ func OpenStore(ctx context.Context, cfg *Config, name string, logger *slog.Logge
 		Hash:               cfg.HashParams(),
 		NoChangeCategories: cfg.PINPolicy.NoChangeCategories,
 		Logger:             logger,
-	})
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	st, err := pinstore.Open(ctx, o)
 	if err != nil {
 		return nil, fmt.Errorf("config: backend.%s: %w", name, err)
 	}
@@ -327,4 +368,45 @@ func (c *Config) RouteFor(id string) (*Route, string, bool) {
 		}
 	}
 	return nil, "", false
+}
+
+// NewHashPool makes the pool of [hashing]: workers (default the number of
+// CPUs) and queue (default 4 × workers).
+func (c *Config) NewHashPool() *hashpool.Pool {
+	q := -1
+	if c.Hashing.Queue != nil {
+		q = *c.Hashing.Queue
+	}
+	return hashpool.New(c.Hashing.Workers, q)
+}
+
+// CacheOptions returns the cache settings of [cache], and false when the
+// cache is off (ttl = "0s").
+func (c *Config) CacheOptions() (cache.Options, bool) {
+	ttl := Duration(c.Cache.TTL, DefaultCacheTTL)
+	if ttl <= 0 {
+		return cache.Options{}, false
+	}
+	neg := Duration(c.Cache.NegativeTTL, DefaultNegativeTTL)
+	if neg <= 0 {
+		neg = -1 // off
+	}
+	return cache.Options{
+		TTL:           ttl,
+		NegativeTTL:   neg,
+		MaxEntries:    c.Cache.MaxEntries,
+		ServeStaleFor: Duration(c.Cache.ServeStaleFor, 0),
+	}, true
+}
+
+// minIdle is pool_min_idle, or its default capped at the pool size.
+func (b *Backend) minIdle() int {
+	if b.PoolMinIdle != nil {
+		return *b.PoolMinIdle
+	}
+	size := b.PoolSize
+	if size <= 0 {
+		size = ldapbackend.DefaultPoolSize
+	}
+	return min(DefaultPoolMinIdle, size)
 }

@@ -17,14 +17,18 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	ldapbackend "github.com/bindery/bindery/backend/ldap"
 )
 
 // Config is the whole file.
 type Config struct {
 	Server          Server              `toml:"server"`
 	Log             Log                 `toml:"log"`
+	HTTP            HTTP                `toml:"http"`
 	PINPolicy       PINPolicy           `toml:"pin_policy"`
 	Lockout         Lockout             `toml:"lockout"`
+	Cache           Cache               `toml:"cache"`
+	Hashing         Hashing             `toml:"hashing"`
 	ServiceAccounts []ServiceAccount    `toml:"service_account"`
 	Routes          []Route             `toml:"route"`
 	Backends        map[string]*Backend `toml:"backend"`
@@ -48,7 +52,11 @@ type Server struct {
 	MaxConnections  int    `toml:"max_connections"`
 	MaxRequestBytes int    `toml:"max_request_bytes"`
 	MaxOpsPerConn   int    `toml:"max_ops_per_conn"`
-	TLS             *TLS   `toml:"tls"`
+	// SizeLimit caps a listing answer and each page (default 500).
+	SizeLimit int `toml:"size_limit"`
+	// TimeLimit bounds a listing answer or page (default 30s).
+	TimeLimit string `toml:"time_limit"`
+	TLS       *TLS   `toml:"tls"`
 }
 
 // TLS is [server.tls].
@@ -62,6 +70,16 @@ type TLS struct {
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
 	Format string `toml:"format"` // text, json
+	// AuditFile receives one JSON line per bind and password change; "-"
+	// is standard output, "" turns the audit trail off.
+	AuditFile     string `toml:"audit_file"`
+	AuditMaxMB    int    `toml:"audit_max_mb"`    // rotate past this size; default 100
+	AuditMaxFiles int    `toml:"audit_max_files"` // rotated files kept; default 5
+}
+
+// HTTP is [http]: the read-only metrics and health endpoints.
+type HTTP struct {
+	Listen string `toml:"listen"` // e.g. "127.0.0.1:9389"; "" = off
 }
 
 // PINPolicy is [pin_policy].
@@ -87,6 +105,23 @@ type Lockout struct {
 	Window      string `toml:"window"`
 	Duration    string `toml:"duration"`
 	Reveal      bool   `toml:"reveal"`
+	// ThrottleAfter failed binds from one (client address, account) pair
+	// within Window slow that pair down (1s, 2s, 4s... 60s). 0 = off.
+	ThrottleAfter *int `toml:"throttle_after"`
+}
+
+// Cache is [cache]: the authentication cache in front of every backend.
+type Cache struct {
+	TTL           string `toml:"ttl"`             // default 5m; "0s" = no cache
+	NegativeTTL   string `toml:"negative_ttl"`    // default 30s; "0s" = no negative cache
+	MaxEntries    int    `toml:"max_entries"`     // default 200000, per backend
+	ServeStaleFor string `toml:"serve_stale_for"` // default 0s = off
+}
+
+// Hashing is [hashing]: the bounded pool every password verification runs in.
+type Hashing struct {
+	Workers int  `toml:"workers"` // default: number of CPUs
+	Queue   *int `toml:"queue"`   // default 4 × workers; 0 = no waiting
 }
 
 // ServiceAccount is one [[service_account]].
@@ -97,6 +132,10 @@ type ServiceAccount struct {
 	CanSearch    bool     `toml:"can_search"`
 	CanReset     bool     `toml:"can_reset"`
 	Networks     []string `toml:"networks"`
+	// CanList allows listings (filters naming no ID, paged walks); needs can_search.
+	CanList bool `toml:"can_list"`
+	// Attributes, when set, are the only person attributes the account may read.
+	Attributes []string `toml:"attributes"`
 }
 
 // Route is one [[route]].
@@ -126,6 +165,7 @@ type Backend struct {
 	InsecureSkipVerify bool              `toml:"insecure_skip_verify"`
 	Timeout            string            `toml:"timeout"`
 	PoolSize           int               `toml:"pool_size"`
+	PoolMinIdle        *int              `toml:"pool_min_idle"`
 	Attributes         map[string]string `toml:"attributes"`
 	IDAttribute        string            `toml:"id_attribute"`
 	UUIDAttribute      string            `toml:"uuid_attribute"`
@@ -153,7 +193,7 @@ type StaticUser struct {
 // backendKeys lists the keys each backend type accepts (besides "type").
 var backendKeys = map[string][]string{
 	"ldap": {"urls", "bind_dn", "bind_password", "bind_password_file", "base_dn", "user_filter",
-		"dn_template", "start_tls", "ca_file", "insecure_skip_verify", "timeout", "pool_size",
+		"dn_template", "start_tls", "ca_file", "insecure_skip_verify", "timeout", "pool_size", "pool_min_idle",
 		"attributes", "id_attribute", "uuid_attribute"},
 	"pinstore": {"driver", "dsn"},
 	"static":   {"user"},
@@ -218,6 +258,11 @@ const (
 	DefaultMaxRequestBytes = 1 << 20
 	DefaultMaxOpsPerConn   = 64
 	DefaultLDAPTimeout     = 5 * time.Second
+	DefaultCacheTTL        = 5 * time.Minute
+	DefaultNegativeTTL     = 30 * time.Second
+	DefaultCacheEntries    = 200000
+	DefaultThrottleAfter   = 3
+	DefaultPoolMinIdle     = 2
 )
 
 func (c *Config) applyDefaults() {
@@ -252,6 +297,22 @@ func (c *Config) applyDefaults() {
 	if c.Lockout.Duration == "" {
 		c.Lockout.Duration = "15m"
 	}
+	if c.Lockout.ThrottleAfter == nil {
+		n := DefaultThrottleAfter
+		c.Lockout.ThrottleAfter = &n
+	}
+	if c.Cache.TTL == "" {
+		c.Cache.TTL = DefaultCacheTTL.String()
+	}
+	if c.Cache.NegativeTTL == "" {
+		c.Cache.NegativeTTL = DefaultNegativeTTL.String()
+	}
+	if c.Cache.MaxEntries == 0 {
+		c.Cache.MaxEntries = DefaultCacheEntries
+	}
+	if c.Cache.ServeStaleFor == "" {
+		c.Cache.ServeStaleFor = "0s"
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -264,6 +325,8 @@ func (c *Config) applyDefaults() {
 		}
 	}
 }
+
+var attrNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 
 var serviceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -300,6 +363,10 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	if s.MaxOpsPerConn < 0 {
 		add("server.max_ops_per_conn: must be positive")
 	}
+	if s.SizeLimit < 0 {
+		add("server.size_limit: must be positive")
+	}
+	checkDuration(&p, "server.time_limit", s.TimeLimit, false)
 	if t := s.TLS; t != nil {
 		if t.CertFile == "" {
 			add("server.tls.cert_file: required when [server.tls] is present")
@@ -323,6 +390,15 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	case "text", "json":
 	default:
 		add("log.format: %q is not one of text, json", c.Log.Format)
+	}
+	if c.Log.AuditMaxMB < 0 {
+		add("log.audit_max_mb: must be positive")
+	}
+	if c.Log.AuditMaxFiles < 0 {
+		add("log.audit_max_files: must be positive")
+	}
+	if c.HTTP.Listen != "" && !validHostPort(c.HTTP.Listen) {
+		add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
 
 	pp := &c.PINPolicy
@@ -354,6 +430,22 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	}
 	checkDuration(&p, "lockout.window", c.Lockout.Window, false)
 	checkDuration(&p, "lockout.duration", c.Lockout.Duration, true)
+	if *c.Lockout.ThrottleAfter < 0 {
+		add("lockout.throttle_after: must be 0 (off) or more")
+	}
+
+	checkDuration(&p, "cache.ttl", c.Cache.TTL, true)
+	checkDuration(&p, "cache.negative_ttl", c.Cache.NegativeTTL, true)
+	checkDuration(&p, "cache.serve_stale_for", c.Cache.ServeStaleFor, true)
+	if c.Cache.MaxEntries < 0 {
+		add("cache.max_entries: must be positive")
+	}
+	if c.Hashing.Workers < 0 {
+		add("hashing.workers: must be positive (default: the number of CPUs)")
+	}
+	if q := c.Hashing.Queue; q != nil && *q < 0 {
+		add("hashing.queue: must be 0 (no waiting) or more")
+	}
 
 	seenSA := map[string]bool{}
 	for i, sa := range c.ServiceAccounts {
@@ -378,6 +470,14 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 		for j, n := range sa.Networks {
 			if _, err := parseNetwork(n); err != nil {
 				add("%s.networks[%d]: %q is not an address or CIDR prefix", key, j, n)
+			}
+		}
+		if sa.CanList && !sa.CanSearch {
+			add("%s.can_list: needs can_search = true", key)
+		}
+		for j, a := range sa.Attributes {
+			if !attrNameRE.MatchString(a) {
+				add("%s.attributes[%d]: %q is not an attribute name", key, j, a)
 			}
 		}
 	}
@@ -521,6 +621,17 @@ func (b *Backend) validate(key string, md *toml.MetaData) Problems {
 		checkDuration(&p, key+".timeout", b.Timeout, true)
 		if b.PoolSize < 0 {
 			add("%s.pool_size: must be positive", key)
+		}
+		if m := b.PoolMinIdle; m != nil {
+			size := b.PoolSize
+			if size == 0 {
+				size = ldapbackend.DefaultPoolSize
+			}
+			if *m < 0 {
+				add("%s.pool_min_idle: must be 0 (no warm connections) or more", key)
+			} else if *m > size {
+				add("%s.pool_min_idle: %d is more than pool_size %d", key, *m, size)
+			}
 		}
 	case "pinstore":
 		switch b.Driver {

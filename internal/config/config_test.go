@@ -1,14 +1,21 @@
 package config
 
 import (
+	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/configs"
+	"github.com/bindery/bindery/proxy/cache"
 )
 
 const goodHash = "$argon2id$v=19$m=19456,t=2,p=1$2GyxHsXZLDdZ4w0VD8KocQ$YhHmHvQVk0RMpnS+UTDmkCdZZjtXjnam+VL52NPQt54"
@@ -74,6 +81,96 @@ func TestDefaults(t *testing.T) {
 		*cfg.Lockout.MaxFailures != 5 || cfg.Routes[0].Case != "upper" {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
+	opts, on := cfg.CacheOptions()
+	if !on || opts.TTL != DefaultCacheTTL || opts.NegativeTTL != DefaultNegativeTTL || opts.MaxEntries != DefaultCacheEntries ||
+		opts.ServeStaleFor != 0 || *cfg.Lockout.ThrottleAfter != DefaultThrottleAfter {
+		t.Fatalf("cache/throttle defaults not applied: %+v %v", opts, *cfg.Lockout.ThrottleAfter)
+	}
+	if s := cfg.NewHashPool().Stats(); s.Workers < 1 || s.Queue != 4*s.Workers {
+		t.Fatalf("hashing defaults: %+v", s)
+	}
+}
+
+func TestCacheAndHashingKeys(t *testing.T) {
+	tests := []struct {
+		name               string
+		toml               string
+		wantOn             bool
+		wantNeg, wantStale time.Duration
+		wantWorkers, wantQ int
+	}{
+		{"cache off", "[cache]\nttl = \"0s\"", false, 0, 0, 0, 0},
+		{"negative off", "[cache]\nnegative_ttl = \"0s\"", true, -1, 0, 0, 0},
+		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, DefaultNegativeTTL, 2 * time.Hour, 0, 0},
+		{"hashing", "[hashing]\nworkers = 3\nqueue = 0", true, DefaultNegativeTTL, 0, 3, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(base + "\n" + tc.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts, on := cfg.CacheOptions()
+			if on != tc.wantOn || (on && (opts.NegativeTTL != tc.wantNeg || opts.ServeStaleFor != tc.wantStale)) {
+				t.Fatalf("CacheOptions = %+v, %v", opts, on)
+			}
+			if tc.wantWorkers > 0 {
+				if s := cfg.NewHashPool().Stats(); s.Workers != tc.wantWorkers || s.Queue != tc.wantQ {
+					t.Fatalf("pool %+v", s)
+				}
+			}
+		})
+	}
+}
+
+// TestBuildWiresCache: Build puts the cache in front of the pinstore (the
+// Directory's route sees a cache that still changes passwords and checks
+// patrons), keeps the raw store in Stores, and a store change invalidates.
+func TestBuildWiresCache(t *testing.T) {
+	doc := strings.Replace(base, `dsn = "/tmp/x.db"`, `dsn = "`+filepath.Join(t.TempDir(), "pins.db")+`"`, 1) +
+		"\n[pin_policy.argon2]\nmemory_kib = 64\niterations = 1\nparallelism = 1\n"
+	cfg, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt, err := Build(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	a := rt.Directory.Routes[0].Backend
+	c := cache.Of(a)
+	if c == nil {
+		t.Fatalf("route backend %T is not cached", a)
+	}
+	if _, ok := a.(backend.PasswordChanger); !ok {
+		t.Fatal("cached pinstore lost PasswordChanger")
+	}
+	if _, ok := a.(backend.PatronChecker); !ok {
+		t.Fatal("cached pinstore lost PatronChecker")
+	}
+	st := rt.Stores["pins"]
+	if st == nil || rt.Server.ThrottleAfter != DefaultThrottleAfter || rt.HashPool == nil {
+		t.Fatalf("runtime: store %v throttle %d pool %v", st, rt.Server.ThrottleAfter, rt.HashPool)
+	}
+	if err := st.AddPatron(ctx, pinstore.Patron{ID: "CU1234"}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPIN(ctx, "CU1234", "Library2026", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	cr := backend.Credentials{ID: "CU1234", Password: "Library2026"}
+	a.Authenticate(ctx, cr)
+	if res, ok, _ := a.Authenticate(ctx, cr); !ok || !res.Cached {
+		t.Fatalf("second bind: ok=%v cached=%v", ok, res.Cached)
+	}
+	if _, err := st.ResetPIN(ctx, "CU1234", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Authenticate(ctx, cr); ok {
+		t.Fatal("old PIN accepted after a reset")
+	}
 }
 
 // TestProblems has one row per error message: each broken file must be
@@ -103,6 +200,8 @@ type="static"`, true, []string{"server.suffix: required"}},
 		{"require tls without tls", strings.Replace(base, "[server]", "[server]\nrequire_tls = true", 1), true, []string{"server.require_tls:"}},
 		{"bad log level", "[log]\nlevel = \"loud\"", false, []string{"log.level:"}},
 		{"bad log format", "[log]\nformat = \"xml\"", false, []string{"log.format:"}},
+		{"bad audit size", "[log]\naudit_max_mb = -1\naudit_max_files = -2", false, []string{"log.audit_max_mb:", "log.audit_max_files:"}},
+		{"bad http listen", "[http]\nlisten = \"9389\"", false, []string{"http.listen:"}},
 		{"pin min>max", "[pin_policy]\nmin_length = 30", false, []string{"pin_policy.max_length:"}},
 		{"pin classes", "[pin_policy]\nmin_classes = 4", false, []string{"pin_policy.min_classes:"}},
 		{"argon2", "[pin_policy.argon2]\nmemory_kib = 1\niterations = 0\nparallelism = 0", false, []string{"pin_policy.argon2.memory_kib:", "pin_policy.argon2.iterations:", "pin_policy.argon2.parallelism:"}},
@@ -134,6 +233,17 @@ type="static"`, true, []string{"server.suffix: required"}},
 		{"ldap both passwords", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nbind_password = \"a\"\nbind_password_file = \"/etc/hostname\"", false, []string{"backend.x.bind_password_file: give"}},
 		{"static user no hash", "[backend.x]\ntype = \"static\"\n[[backend.x.user]]\nid = \"a\"", false, []string{"backend.x.user[0].password_hash: required"}},
 		{"static user twice", "[backend.x]\ntype = \"static\"\n[[backend.x.user]]\nid = \"a\"\npassword_hash = \"" + goodHash + "\"\n[[backend.x.user]]\nid = \"a\"\npassword_hash = \"" + goodHash + "\"", false, []string{"backend.x.user[1].id:", "defined twice"}},
+		{"cache ttl", "[cache]\nttl = \"soon\"", false, []string{"cache.ttl:", "not a duration"}},
+		{"cache negative ttl", "[cache]\nnegative_ttl = \"-1s\"", false, []string{"cache.negative_ttl:", "must be positive"}},
+		{"cache stale", "[cache]\nserve_stale_for = \"1 hour\"", false, []string{"cache.serve_stale_for:"}},
+		{"cache entries", "[cache]\nmax_entries = -5", false, []string{"cache.max_entries: must be positive"}},
+		{"cache unknown key", "[cache]\nsize = 5", false, []string{"cache.size: unknown key"}},
+		{"hashing workers", "[hashing]\nworkers = -1", false, []string{"hashing.workers:"}},
+		{"hashing queue", "[hashing]\nqueue = -1", false, []string{"hashing.queue:"}},
+		{"throttle", "[lockout]\nthrottle_after = -2", false, []string{"lockout.throttle_after:"}},
+		{"ldap min idle", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\npool_size = 2\npool_min_idle = 3", false, []string{"backend.x.pool_min_idle:", "more than pool_size 2"}},
+		{"ldap min idle negative", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\npool_min_idle = -1", false, []string{"backend.x.pool_min_idle:"}},
+		{"min idle on pinstore", "[backend.x]\ntype = \"pinstore\"\ndriver = \"sqlite\"\ndsn = \"a\"\npool_min_idle = 1", false, []string{"backend.x.pool_min_idle: not a key of a \"pinstore\" backend"}},
 		{"no routes", `[server]
 suffix = "dc=x"`, true, []string{"route: at least one"}},
 	}

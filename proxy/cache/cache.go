@@ -1,0 +1,373 @@
+package cache
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bindery/bindery/backend"
+	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultTTL         = 5 * time.Minute
+	DefaultNegativeTTL = 30 * time.Second
+	DefaultMaxEntries  = 200000
+	// negativeSlots is how many distinct failed passwords are remembered per ID.
+	negativeSlots = 4
+)
+
+// Options configure a Cache ([cache] in the config file). Zero fields take
+// the defaults.
+type Options struct {
+	// TTL is how long a verified password is accepted without asking the
+	// backend. 0: DefaultTTL (the config's "0s" means no cache at all: the
+	// backend is then not wrapped).
+	TTL time.Duration
+	// NegativeTTL is how long a failed (ID, password) pair is answered as a
+	// failure without asking the backend. 0: DefaultNegativeTTL; less than
+	// 0: no negative cache.
+	NegativeTTL time.Duration
+	// MaxEntries bounds the positive cache (least recently used entries
+	// go first). 0: DefaultMaxEntries.
+	MaxEntries int
+	// NegativeMaxEntries bounds the negative cache, in IDs (each with up
+	// to 4 failed passwords). 0: MaxEntries/10, at least 1000.
+	NegativeMaxEntries int
+	// ServeStaleFor: while the backend answers ErrUnavailable, a cached
+	// success with the same password younger than this still succeeds.
+	// 0: off.
+	ServeStaleFor time.Duration
+	// Now is the clock for entry ages; nil: time.Now. (The LRU's own
+	// expiry of dead entries uses the real clock.)
+	Now func() time.Time
+}
+
+// positive is what a successful bind leaves: no password, only its HMAC.
+type positive struct {
+	mac   [sha256.Size]byte
+	at    int64 // verified at, Unix nanoseconds
+	gen   uint64
+	entry *backend.Entry
+}
+
+// negative is the failed passwords of one ID.
+type negative struct {
+	slot [negativeSlots]negSlot
+}
+
+type negSlot struct {
+	mac    [sha256.Size]byte
+	at     int64
+	reason backend.Reason
+}
+
+// Cache is the caching decorator of one backend. It is safe for concurrent
+// use. Use Wrap to get it as an Authenticator with the same optional
+// interfaces as the backend.
+type Cache struct {
+	name  string
+	next  backend.Authenticator
+	key   *macKey
+	ttl   int64 // nanoseconds
+	neg   int64 // negative TTL, nanoseconds; 0 = off
+	stale int64 // serve stale for, nanoseconds; 0 = off
+	now   func() time.Time
+
+	pos  *expirable.LRU[string, positive]
+	negs *expirable.LRU[string, negative] // nil when off
+	sf   singleflight.Group
+
+	mu      sync.Mutex
+	pending map[string]*pendingCall // IDs with a backend call in flight
+
+	hits, misses, negHits, staleHits, coalesced, invalidations atomic.Uint64
+	joined                                                     atomic.Uint64 // callers registered with singleflight (tests)
+}
+
+// pendingCall notes that an ID was invalidated while its backend call was
+// in flight: the answer may predate the change and is not cached.
+type pendingCall struct {
+	n     int
+	dirty bool
+}
+
+var _ backend.Authenticator = (*Cache)(nil)
+
+// New returns a cache in front of next. name is the backend's name, for
+// errors. When next is a backend.Invalidator, the cache registers with it
+// and drops an ID's entries the moment its generation changes.
+//
+// The key is the login ID the backend receives (already normalised by the
+// route). One cache per backend, and the backend's answer depends on the ID
+// and password only, so the route's name is not part of the key: two routes
+// sharing a backend share its entries, which is what they would get from the
+// backend itself.
+func New(name string, next backend.Authenticator, opts Options) *Cache {
+	if opts.TTL <= 0 {
+		opts.TTL = DefaultTTL
+	}
+	if opts.NegativeTTL == 0 {
+		opts.NegativeTTL = DefaultNegativeTTL
+	}
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = DefaultMaxEntries
+	}
+	if opts.NegativeMaxEntries <= 0 {
+		opts.NegativeMaxEntries = max(opts.MaxEntries/10, 1000)
+	}
+	if opts.ServeStaleFor < 0 {
+		opts.ServeStaleFor = 0
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Cache{
+		name:    name,
+		next:    next,
+		key:     newMACKey(),
+		ttl:     int64(opts.TTL),
+		stale:   int64(opts.ServeStaleFor),
+		now:     opts.Now,
+		pending: map[string]*pendingCall{},
+	}
+	// Keep entries as long as either use of them lasts.
+	c.pos = expirable.NewLRU[string, positive](opts.MaxEntries, nil, max(opts.TTL, opts.ServeStaleFor))
+	if opts.NegativeTTL > 0 {
+		c.neg = int64(opts.NegativeTTL)
+		c.negs = expirable.NewLRU[string, negative](opts.NegativeMaxEntries, nil, opts.NegativeTTL)
+	}
+	if inv, ok := next.(backend.Invalidator); ok {
+		inv.OnInvalidate(c.Invalidate)
+	}
+	return c
+}
+
+// Unwrap returns the backend behind the cache.
+func (c *Cache) Unwrap() backend.Authenticator { return c.next }
+
+// Close closes the backend. (The LRU's expiry goroutine of
+// golang-lru v2.0.7 cannot be stopped; it holds only the cache.)
+func (c *Cache) Close() error {
+	c.pos.Purge()
+	if c.negs != nil {
+		c.negs.Purge()
+	}
+	return c.next.Close()
+}
+
+// Authenticate answers from the cache when it can: a positive hit (same
+// password, younger than TTL, not invalidated since) succeeds with
+// Result.Cached set; a negative hit fails with the reason first seen.
+// Everything else goes to the backend, one call for identical concurrent
+// attempts.
+func (c *Cache) Authenticate(ctx context.Context, cr backend.Credentials) (backend.Result, bool, error) {
+	mac := c.key.sum(cr.Password)
+	now := c.now().UnixNano()
+	if p, ok := c.pos.Get(cr.ID); ok && now-p.at < c.ttl && macEqual(&p.mac, &mac) {
+		c.hits.Add(1)
+		return backend.Result{Entry: p.entry, Generation: p.gen, Cached: true}, true, nil
+	}
+	if reason, ok := c.negativeHit(cr.ID, &mac, now); ok {
+		c.negHits.Add(1)
+		return backend.Result{Reason: reason, Cached: true}, false, nil
+	}
+	c.misses.Add(1)
+	return c.miss(ctx, cr, mac)
+}
+
+// outcome is one backend answer, shared by coalesced callers.
+type outcome struct {
+	res backend.Result
+	ok  bool
+	err error
+}
+
+// miss asks the backend once for all identical concurrent attempts. The
+// call runs detached from the first caller's cancellation (keeping its
+// deadline), so that one client hanging up does not fail the others; each
+// caller stops waiting when its own context ends.
+func (c *Cache) miss(ctx context.Context, cr backend.Credentials, mac [sha256.Size]byte) (backend.Result, bool, error) {
+	key := cr.ID + "\x00" + string(mac[:])
+	led := false // set only when this caller's function is the one that runs
+	ch := c.sf.DoChan(key, func() (any, error) {
+		led = true
+		callCtx := context.WithoutCancel(ctx)
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			callCtx, cancel = context.WithDeadline(callCtx, dl)
+			defer cancel()
+		}
+		return c.call(callCtx, cr, &mac), nil
+	})
+	c.joined.Add(1) // DoChan has registered this caller with the call in flight
+	select {
+	case r := <-ch:
+		if !led {
+			c.coalesced.Add(1)
+		}
+		o := r.Val.(outcome)
+		return o.res, o.ok, o.err
+	case <-ctx.Done():
+		return backend.Result{}, false, fmt.Errorf("cache %s: authenticate: %w: %w", c.name, backend.ErrUnavailable, ctx.Err())
+	}
+}
+
+// call asks the backend and records what it said.
+func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.Size]byte) outcome {
+	p := c.begin(cr.ID)
+	res, ok, err := c.next.Authenticate(ctx, cr)
+	dirty := c.end(cr.ID, p)
+	now := c.now().UnixNano()
+	switch {
+	case err != nil:
+		if c.stale > 0 && errors.Is(err, backend.ErrUnavailable) {
+			if e, found := c.pos.Peek(cr.ID); found && now-e.at < c.stale && macEqual(&e.mac, mac) {
+				c.staleHits.Add(1)
+				return outcome{res: backend.Result{Entry: e.entry, Generation: e.gen, Cached: true}, ok: true}
+			}
+		}
+		return outcome{res: res, err: err}
+	case ok:
+		// A must-change success is not cached: the next bind asks again.
+		if !res.MustChange && !dirty {
+			c.pos.Add(cr.ID, positive{mac: *mac, at: now, gen: res.Generation, entry: res.Entry})
+		}
+	default:
+		c.failed(cr.ID, mac, res, now, dirty)
+	}
+	return outcome{res: res, ok: ok}
+}
+
+// failed records a failure: wrong passwords and unknown users go to the
+// negative cache; a failure for any other reason (locked, suspended,
+// expired...) means the account changed, so its positive entry goes.
+func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, now int64, dirty bool) {
+	reason := res.Reason
+	if reason == backend.ReasonNone {
+		reason = backend.ReasonBadCredentials
+	}
+	if reason == backend.ReasonBadCredentials {
+		if e, found := c.pos.Peek(id); found && (macEqual(&e.mac, mac) || (res.Generation != 0 && res.Generation != e.gen)) {
+			c.pos.Remove(id) // that password no longer works, or the account changed
+		}
+	} else {
+		c.pos.Remove(id)
+	}
+	if dirty || c.negs == nil || (reason != backend.ReasonBadCredentials && reason != backend.ReasonUnknownUser) {
+		return
+	}
+	n, _ := c.negs.Peek(id)
+	oldest := 0
+	for i := range n.slot {
+		s := &n.slot[i]
+		if macEqual(&s.mac, mac) || s.at == 0 {
+			oldest = i
+			break
+		}
+		if s.at < n.slot[oldest].at {
+			oldest = i
+		}
+	}
+	n.slot[oldest] = negSlot{mac: *mac, at: now, reason: reason}
+	c.negs.Add(id, n)
+}
+
+// negativeHit reports whether (id, mac) failed less than NegativeTTL ago.
+func (c *Cache) negativeHit(id string, mac *[sha256.Size]byte, now int64) (backend.Reason, bool) {
+	if c.negs == nil {
+		return "", false
+	}
+	n, ok := c.negs.Get(id)
+	if !ok {
+		return "", false
+	}
+	for i := range n.slot {
+		s := &n.slot[i]
+		if s.at != 0 && now-s.at < c.neg && macEqual(&s.mac, mac) {
+			return s.reason, true
+		}
+	}
+	return "", false
+}
+
+// begin and end bracket a backend call so that an invalidation of the ID
+// during the call keeps its (possibly outdated) answer out of the cache.
+func (c *Cache) begin(id string) *pendingCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pending[id]
+	if p == nil {
+		p = &pendingCall{}
+		c.pending[id] = p
+	}
+	p.n++
+	return p
+}
+
+func (c *Cache) end(id string, p *pendingCall) (dirty bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p.n--
+	if p.n == 0 {
+		delete(c.pending, id)
+	}
+	return p.dirty
+}
+
+// Invalidate drops every entry of id, positive and negative, and keeps the
+// answer of any backend call for id now in flight out of the cache. The
+// backend calls it (backend.Invalidator) when an account's generation
+// changes.
+func (c *Cache) Invalidate(id string) {
+	c.invalidations.Add(1)
+	c.mu.Lock()
+	if p := c.pending[id]; p != nil {
+		p.dirty = true
+	}
+	c.mu.Unlock()
+	c.pos.Remove(id)
+	if c.negs != nil {
+		c.negs.Remove(id)
+	}
+}
+
+// Lookup answers from a positive entry younger than TTL when it holds the
+// entry (the search of a search-then-bind after a recent bind), else asks
+// the backend.
+func (c *Cache) Lookup(ctx context.Context, id string) (*backend.Entry, error) {
+	if p, ok := c.pos.Peek(id); ok && p.entry != nil && c.now().UnixNano()-p.at < c.ttl {
+		return p.entry, nil
+	}
+	return c.next.Lookup(ctx, id)
+}
+
+// Stats is a snapshot of a cache's counters, for metrics and tests.
+type Stats struct {
+	Entries       int    // positive entries held (some may be past TTL)
+	Hits          uint64 // binds answered from a positive entry
+	NegativeHits  uint64 // binds answered from the negative cache
+	StaleHits     uint64 // successes served while the backend was unavailable
+	Misses        uint64 // binds that went to the backend (before coalescing)
+	Coalesced     uint64 // misses that shared another caller's backend call
+	Invalidations uint64
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Entries:       c.pos.Len(),
+		Hits:          c.hits.Load(),
+		NegativeHits:  c.negHits.Load(),
+		StaleHits:     c.staleHits.Load(),
+		Misses:        c.misses.Load(),
+		Coalesced:     c.coalesced.Load(),
+		Invalidations: c.invalidations.Load(),
+	}
+}

@@ -1,0 +1,395 @@
+package cache
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bindery/bindery/backend"
+)
+
+// step is one action in a scenario: a bind (id, pw) with what it must give,
+// or a change made to the backend or the clock before it.
+type step struct {
+	do         func(f *fakeBackend, clk *fakeClock) // optional, before the bind
+	id, pw     string
+	wantOK     bool
+	wantCached bool
+	wantErr    error // errors.Is target
+	wantReason backend.Reason
+	wantCalls  int64 // backend calls so far, after this step
+}
+
+func runSteps(t *testing.T, opts Options, steps []step) {
+	t.Helper()
+	f := newFake()
+	clk := &fakeClock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	opts.Now = clk.Now
+	c := New("fake", f, opts)
+	for i, s := range steps {
+		if s.do != nil {
+			s.do(f, clk)
+		}
+		if s.id == "" {
+			continue
+		}
+		res, ok, err := c.Authenticate(context.Background(), backend.Credentials{ID: s.id, Password: s.pw, ClientAddr: "192.0.2.1"})
+		switch {
+		case s.wantErr != nil && !errors.Is(err, s.wantErr):
+			t.Fatalf("step %d (%s): err = %v, want %v", i, s.id, err, s.wantErr)
+		case s.wantErr == nil && err != nil:
+			t.Fatalf("step %d (%s): err = %v", i, s.id, err)
+		case ok != s.wantOK || res.Cached != s.wantCached:
+			t.Fatalf("step %d (%s): ok=%v cached=%v, want ok=%v cached=%v (%+v)", i, s.id, ok, res.Cached, s.wantOK, s.wantCached, res)
+		case s.wantReason != "" && res.Reason != s.wantReason:
+			t.Fatalf("step %d (%s): reason %q, want %q", i, s.id, res.Reason, s.wantReason)
+		case f.calls.Load() != s.wantCalls:
+			t.Fatalf("step %d (%s): %d backend calls, want %d", i, s.id, f.calls.Load(), s.wantCalls)
+		}
+	}
+}
+
+const (
+	right = "Right-pin-1"
+	wrong = "Wrong-pin-1"
+)
+
+func TestScenarios(t *testing.T) {
+	lock := func(f *fakeBackend, _ *fakeClock) {
+		f.change("CU1", func() { f.state["CU1"] = backend.ReasonLocked })
+	}
+	unlock := func(f *fakeBackend, _ *fakeClock) {
+		f.change("CU1", func() { delete(f.state, "CU1") })
+	}
+	pinChange := func(f *fakeBackend, _ *fakeClock) {
+		f.change("CU1", func() { f.passwords["CU1"] = "New-pin-2026" })
+	}
+	advance := func(d time.Duration) func(*fakeBackend, *fakeClock) {
+		return func(_ *fakeBackend, clk *fakeClock) { clk.Advance(d) }
+	}
+	down := func(f *fakeBackend, _ *fakeClock) { f.mu.Lock(); f.down = true; f.mu.Unlock() }
+	tests := []struct {
+		name  string
+		opts  Options
+		steps []step
+	}{
+		{"hit after success", Options{}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{id: "CU1", pw: right, wantOK: true, wantCached: true, wantCalls: 1},
+			{id: "CU1", pw: right, wantOK: true, wantCached: true, wantCalls: 1},
+		}},
+		{"a different password goes to the backend", Options{}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{id: "CU1", pw: wrong, wantReason: backend.ReasonBadCredentials, wantCalls: 2},
+			{id: "CU1", pw: right, wantOK: true, wantCached: true, wantCalls: 2},
+		}},
+		{"a new password the cache has not seen succeeds", Options{}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: func(f *fakeBackend, _ *fakeClock) { f.passwords["CU1"] = "Campus-new-1" }}, // upstream change, no invalidation
+			{id: "CU1", pw: "Campus-new-1", wantOK: true, wantCalls: 2},
+			{id: "CU1", pw: "Campus-new-1", wantOK: true, wantCached: true, wantCalls: 2},
+		}},
+		{"PIN change invalidates at once", Options{}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: pinChange, id: "CU1", pw: right, wantReason: backend.ReasonBadCredentials, wantCalls: 2},
+			{id: "CU1", pw: "New-pin-2026", wantOK: true, wantCalls: 3},
+		}},
+		{"lock invalidates, unlock works", Options{}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: lock, id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 2},
+			{id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 3}, // locked is never cached
+			{do: unlock, id: "CU1", pw: right, wantOK: true, wantCalls: 4},
+		}},
+		{"ttl", Options{TTL: time.Minute}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: advance(59 * time.Second), id: "CU1", pw: right, wantOK: true, wantCached: true, wantCalls: 1},
+			{do: advance(2 * time.Second), id: "CU1", pw: right, wantOK: true, wantCalls: 2},
+		}},
+		{"negative cache answers the same wrong password", Options{NegativeTTL: 30 * time.Second}, []step{
+			{id: "CU1", pw: wrong, wantReason: backend.ReasonBadCredentials, wantCalls: 1},
+			{id: "CU1", pw: wrong, wantCached: true, wantReason: backend.ReasonBadCredentials, wantCalls: 1},
+			{id: "CU1", pw: wrong, wantCached: true, wantReason: backend.ReasonBadCredentials, wantCalls: 1},
+			{id: "CU1", pw: "Other-wrong1", wantReason: backend.ReasonBadCredentials, wantCalls: 2},
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 3}, // the right one bypasses it
+			{do: advance(31 * time.Second), id: "CU1", pw: wrong, wantReason: backend.ReasonBadCredentials, wantCalls: 4},
+		}},
+		{"negative cache for an unknown user", Options{}, []step{
+			{id: "NOPE", pw: wrong, wantReason: backend.ReasonUnknownUser, wantCalls: 1},
+			{id: "NOPE", pw: wrong, wantCached: true, wantReason: backend.ReasonUnknownUser, wantCalls: 1},
+		}},
+		{"negative cache cleared by invalidation", Options{}, []step{
+			{id: "CU1", pw: "New-pin-2026", wantReason: backend.ReasonBadCredentials, wantCalls: 1},
+			{do: pinChange, id: "CU1", pw: "New-pin-2026", wantOK: true, wantCalls: 2},
+		}},
+		{"negative cache off", Options{NegativeTTL: -1}, []step{
+			{id: "CU1", pw: wrong, wantCalls: 1},
+			{id: "CU1", pw: wrong, wantCalls: 2},
+		}},
+		{"serve stale while down", Options{TTL: time.Minute, ServeStaleFor: time.Hour}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: advance(10 * time.Minute)},
+			{do: down, id: "CU1", pw: right, wantOK: true, wantCached: true, wantCalls: 2},
+			{id: "CU1", pw: wrong, wantErr: backend.ErrUnavailable, wantCalls: 3},
+			{id: "CU2", pw: "Right-pin-2", wantErr: backend.ErrUnavailable, wantCalls: 4},
+			{do: advance(time.Hour), id: "CU1", pw: right, wantErr: backend.ErrUnavailable, wantCalls: 5},
+		}},
+		{"no stale without serve_stale_for", Options{TTL: time.Minute}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: advance(2 * time.Minute)},
+			{do: down, id: "CU1", pw: right, wantErr: backend.ErrUnavailable, wantCalls: 2},
+		}},
+		{"stale entry dropped when its password fails", Options{TTL: time.Minute, ServeStaleFor: time.Hour}, []step{
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{do: func(f *fakeBackend, clk *fakeClock) {
+				clk.Advance(2 * time.Minute)
+				f.passwords["CU1"] = "Campus-new-1"
+			}},
+			{id: "CU1", pw: right, wantReason: backend.ReasonBadCredentials, wantCalls: 2},
+			{do: down, id: "CU1", pw: right, wantCached: true, wantReason: backend.ReasonBadCredentials, wantCalls: 2}, // negative hit
+			{do: advance(time.Minute), id: "CU1", pw: right, wantErr: backend.ErrUnavailable, wantCalls: 3},
+		}},
+		{"must change is not cached", Options{}, []step{
+			{do: func(f *fakeBackend, _ *fakeClock) { f.mustChg["CU1"] = true }},
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
+			{id: "CU1", pw: right, wantOK: true, wantCalls: 2},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { runSteps(t, tc.opts, tc.steps) })
+	}
+}
+
+// TestSingleflight: 100 identical concurrent binds make one backend call.
+func TestSingleflight(t *testing.T) {
+	f := newFake()
+	gate := make(chan struct{})
+	f.gate = gate
+	c := New("fake", f, Options{})
+	const n = 100
+	var wg sync.WaitGroup
+	var okCount, cached int64
+	var mu sync.Mutex
+	started := make(chan struct{}, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started <- struct{}{}
+			res, ok, err := c.Authenticate(context.Background(), backend.Credentials{ID: "CU1", Password: right})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && ok {
+				okCount++
+			}
+			if res.Cached {
+				cached++
+			}
+		}()
+	}
+	for range n {
+		<-started
+	}
+	// Wait until the one call is in the backend and every other caller
+	// has joined it (or, having started late, will hit the cache).
+	for f.waiting.Load() < 1 || c.joined.Load() < n {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	if got := f.calls.Load(); got != 1 {
+		t.Fatalf("%d backend calls for %d identical binds, want 1", got, n)
+	}
+	if okCount != n {
+		t.Fatalf("%d of %d succeeded", okCount, n)
+	}
+	if s := c.Stats(); s.Coalesced != n-1 {
+		t.Errorf("Coalesced = %d, want %d", s.Coalesced, n-1)
+	}
+}
+
+// TestSingleflightKeepsPasswordsApart: concurrent binds with different
+// passwords never share an answer.
+func TestSingleflightKeepsPasswordsApart(t *testing.T) {
+	f := newFake()
+	gate := make(chan struct{})
+	f.gate = gate
+	c := New("fake", f, Options{})
+	type answer struct{ ok bool }
+	pws := []string{right, wrong, right, wrong}
+	got := make([]answer, len(pws))
+	var wg sync.WaitGroup
+	for i, pw := range pws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, ok, _ := c.Authenticate(context.Background(), backend.Credentials{ID: "CU1", Password: pw})
+			got[i] = answer{ok}
+		}()
+	}
+	for c.joined.Load() < uint64(len(pws)) || f.waiting.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i, pw := range pws {
+		if got[i].ok != (pw == right) {
+			t.Errorf("bind %d with %q: ok=%v", i, pw, got[i].ok)
+		}
+	}
+	if n := f.calls.Load(); n != 2 {
+		t.Errorf("%d backend calls, want 2 (one per distinct password)", n)
+	}
+}
+
+// TestInvalidationDuringCall: an answer that may predate a change is not cached.
+func TestInvalidationDuringCall(t *testing.T) {
+	f := newFake()
+	gate := make(chan struct{})
+	f.gate = gate
+	c := New("fake", f, Options{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Authenticate(context.Background(), backend.Credentials{ID: "CU1", Password: right})
+	}()
+	for f.waiting.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	c.Invalidate("CU1") // e.g. a PIN reset committed while the bind was checking
+	close(gate)
+	<-done
+	f.mu.Lock()
+	f.gate = nil
+	f.mu.Unlock()
+	_, _, _ = c.Authenticate(context.Background(), backend.Credentials{ID: "CU1", Password: right})
+	if n := f.calls.Load(); n != 2 {
+		t.Fatalf("%d backend calls, want 2 (the first answer must not have been cached)", n)
+	}
+}
+
+// TestCallerCancel: a caller whose context ends stops waiting; the shared
+// call goes on for the others.
+func TestCallerCancel(t *testing.T) {
+	f := newFake()
+	gate := make(chan struct{})
+	f.gate = gate
+	c := New("fake", f, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+		errc <- err
+	}()
+	for f.waiting.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("cancelled caller: %v, want ErrUnavailable", err)
+	}
+	close(gate)
+	for c.Stats().Entries != 1 { // the detached call still completes and caches
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestMaxEntries(t *testing.T) {
+	f := newFake()
+	for i := range 100 {
+		f.passwords[idOf(i)] = right
+	}
+	c := New("fake", f, Options{MaxEntries: 10})
+	for i := range 100 {
+		if _, ok, err := c.Authenticate(context.Background(), backend.Credentials{ID: idOf(i), Password: right}); !ok || err != nil {
+			t.Fatalf("bind %d: %v %v", i, ok, err)
+		}
+		if n := c.Stats().Entries; n > 10 {
+			t.Fatalf("after %d binds: %d entries, want at most 10", i+1, n)
+		}
+	}
+	if n := c.Stats().Entries; n != 10 {
+		t.Fatalf("%d entries, want 10", n)
+	}
+}
+
+func idOf(i int) string { return "CU" + strings.Repeat("9", 1+i%5) + string(rune('A'+i/5)) }
+
+func TestLookupFromCache(t *testing.T) {
+	f := newFake()
+	c := New("fake", f, Options{})
+	ctx := context.Background()
+	if _, err := c.Lookup(ctx, "CU1"); err != nil || f.lookups.Load() != 1 {
+		t.Fatalf("first lookup: %v, %d backend lookups", err, f.lookups.Load())
+	}
+	c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+	e, err := c.Lookup(ctx, "CU1")
+	if err != nil || e == nil || e.ID != "CU1" || f.lookups.Load() != 1 {
+		t.Fatalf("lookup after bind: %+v, %v, %d backend lookups", e, err, f.lookups.Load())
+	}
+}
+
+func TestWrapKeepsInterfaces(t *testing.T) {
+	tests := []struct {
+		name                 string
+		next                 backend.Authenticator
+		wantChanger, wantChk bool
+	}{
+		{"both", newFake(), true, true},
+		{"neither", plain{newFake()}, false, false},
+		{"changer", struct {
+			backend.Authenticator
+			backend.PasswordChanger
+		}{newFake(), newFake()}, true, false},
+		{"checker", struct {
+			backend.Authenticator
+			backend.PatronChecker
+		}{newFake(), newFake()}, false, true},
+	}
+	for _, tc := range tests {
+		a := Wrap("x", tc.next, Options{})
+		_, isC := a.(backend.PasswordChanger)
+		_, isP := a.(backend.PatronChecker)
+		if isC != tc.wantChanger || isP != tc.wantChk {
+			t.Errorf("%s: PasswordChanger %v PatronChecker %v, want %v %v", tc.name, isC, isP, tc.wantChanger, tc.wantChk)
+		}
+		if Of(a) == nil {
+			t.Errorf("%s: Of found no cache", tc.name)
+		}
+	}
+}
+
+// TestChangePasswordInvalidates: a change through the wrapper drops the
+// entry even when the backend cannot tell the cache.
+func TestChangePasswordInvalidates(t *testing.T) {
+	f := newFake()
+	a := Wrap("x", struct {
+		backend.Authenticator
+		backend.PasswordChanger
+	}{plain{f}, f}, Options{})
+	ctx := context.Background()
+	a.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+	if _, err := a.(backend.PasswordChanger).ChangePassword(ctx, backend.PasswordChange{ID: "CU1", Old: right, New: "New-pin-2026"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right}); ok {
+		t.Fatal("old password still accepted after a change")
+	}
+}
+
+func TestMACIsHMACSHA256(t *testing.T) {
+	k := newMACKey()
+	for _, pw := range []string{"", "a", "Library2026", strings.Repeat("x", 64), strings.Repeat("y", inlineMax), strings.Repeat("z", inlineMax+1)} {
+		h := hmac.New(sha256.New, k.key[:])
+		h.Write([]byte(pw))
+		want := h.Sum(nil)
+		got := k.sum(pw)
+		if !hmac.Equal(got[:], want) {
+			t.Errorf("len %d: mismatch", len(pw))
+		}
+	}
+}
