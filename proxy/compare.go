@@ -36,25 +36,13 @@ func (c *conn) compare(o *op, req *wire.CompareRequest) error {
 		if attr != "member" && attr != "uniquemember" {
 			return compareValues(o, c.srv.groupEntry(n.ID), req.Attr, value)
 		}
-		m, err := c.srv.parser().Parse(value)
-		if err != nil || m.Kind != names.Person {
-			o.code = ldap.LDAPResultCompareFalse
-			return nil
-		}
-		e, err := c.readPerson(o, ident, m.ID)
+		ok, err := c.isMember(o, ident, n.ID, value)
 		if err != nil {
-			if le, ok := err.(*ldapError); ok && le.Code == ldap.LDAPResultNoSuchObject {
-				o.code = ldap.LDAPResultCompareFalse
-				return nil
-			}
 			return err
 		}
-		cats, _ := e.get("employeeType")
 		o.code = ldap.LDAPResultCompareFalse
-		for _, cat := range cats {
-			if strings.EqualFold(cat, n.ID) {
-				o.code = ldap.LDAPResultCompareTrue
-			}
+		if ok {
+			o.code = ldap.LDAPResultCompareTrue
 		}
 		return nil
 	}

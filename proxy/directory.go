@@ -62,8 +62,19 @@ type ServiceAccount struct {
 	Name string
 	// Verify checks a password in constant time (an argon2id hash behind it).
 	Verify func(password string) (bool, error)
-	// CanSearch allows look-ups whose filter names IDs, and Compare.
+	// CanSearch allows look-ups whose filter names IDs (equality on uid,
+	// cn, mail or employeeNumber), base reads of person DNs, and Compare.
 	CanSearch bool
+	// CanList (with CanSearch) also allows listings: filters that name no
+	// ID (presence, substrings, (objectClass=person) alone), merged over
+	// every backend that can list, with paged results (sync jobs, staff
+	// look-ups by name).
+	CanList bool
+	// Attributes, when not empty, are the only attributes of people the
+	// account may read, match in filters or compare (case-insensitive;
+	// objectClass and uid are always readable, the DN shows the uid).
+	// Operational attributes must be named too.
+	Attributes []string
 	// CanReset allows Password Modify on another user's entry without the
 	// old password.
 	CanReset bool

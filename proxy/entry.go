@@ -136,6 +136,9 @@ func (s *Server) personEntry(dn string, be *backend.Entry) *vEntry {
 		}
 		e.add(k, be.Extra[k]...)
 	}
+	if _, ok := e.get(CardAttribute); !ok {
+		e.add(CardAttribute, be.ID)
+	}
 	e.addOper("entryUUID", be.UUID)
 	e.addOper("createTimestamp", generalizedTime(be.Created))
 	e.addOper("modifyTimestamp", generalizedTime(be.Modified))
@@ -204,4 +207,24 @@ func (s *Server) rootDSE() *vEntry {
 	e.addOper("vendorName", "bindery")
 	e.addOper("vendorVersion", s.VendorVersion)
 	return e
+}
+
+// restrict returns the entry as a reader limited to some attributes sees
+// it (visible nil: all of them). objectClass and uid stay.
+func (e *vEntry) restrict(visible func(string) bool) *vEntry {
+	if visible == nil || e == nil {
+		return e
+	}
+	out := &vEntry{dn: e.dn, allOnStar: e.allOnStar}
+	for _, a := range e.attrs {
+		if visible(a.Type) {
+			out.attrs = append(out.attrs, a)
+		}
+	}
+	for _, a := range e.oper {
+		if visible(a.Type) {
+			out.oper = append(out.oper, a)
+		}
+	}
+	return out
 }

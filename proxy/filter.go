@@ -9,7 +9,7 @@ import (
 
 // idAttributes are the attributes whose equality values in a search filter
 // name login IDs (lower case).
-var idAttributes = map[string]bool{"uid": true, "cn": true, "mail": true}
+var idAttributes = map[string]bool{"uid": true, "cn": true, "mail": true, "employeenumber": true}
 
 // filterIDs collects the equality values on ID attributes from the positive
 // part of a filter (under and/or, never under not). Substring, presence and

@@ -113,7 +113,11 @@ func (c *conn) search(o *op, req *wire.SearchRequest) error {
 		if ident.kind != serviceIdentity {
 			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
 		}
-		return c.sendEntries(o, req, filter, []*vEntry{c.srv.groupEntry(n.ID)})
+		g, err := c.groupWithMembers(o, ident, n.ID, filter)
+		if err != nil {
+			return err
+		}
+		return c.sendEntries(o, req, filter, []*vEntry{g})
 	}
 	return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
 }
@@ -168,7 +172,41 @@ func (c *conn) lookup(o *op, route *Route, nid string) (*vEntry, error) {
 	if be == nil {
 		return nil, nil
 	}
-	return c.srv.personEntry(c.srv.parser().PersonDN(nid), be), nil
+	return c.srv.personEntry(c.srv.parser().PersonDN(nid), be).restrict(o.visible(c.identity())), nil
+}
+
+// canList reports whether the identity may list people (see
+// ServiceAccount.CanList).
+func (o *op) canList(ident identity) bool {
+	if ident.kind != serviceIdentity {
+		return false
+	}
+	sa, ok := o.dir.Service(ident.id)
+	return ok && sa.CanSearch && sa.CanList
+}
+
+// visible is the attribute test of the identity: nil (everything) unless
+// it is a service account with Attributes.
+func (o *op) visible(ident identity) func(string) bool {
+	if ident.kind != serviceIdentity {
+		return nil
+	}
+	sa, ok := o.dir.Service(ident.id)
+	if !ok || len(sa.Attributes) == 0 {
+		return nil
+	}
+	return func(attr string) bool {
+		attr = baseAttr(attr)
+		if strings.EqualFold(attr, "objectClass") || strings.EqualFold(attr, "uid") {
+			return true
+		}
+		for _, a := range sa.Attributes {
+			if strings.EqualFold(a, attr) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // searchPeople answers a search under ou=people: every ID the filter names
@@ -177,6 +215,9 @@ func (c *conn) lookup(o *op, route *Route, nid string) (*vEntry, error) {
 func (c *conn) searchPeople(o *op, req *wire.SearchRequest, filter *ber.Packet, ident identity) error {
 	if ident.kind == serviceIdentity && !o.canSearch(ident) {
 		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
+	}
+	if ids, bounded := boundedIDs(filter); o.canList(ident) && (!bounded || !c.allRoutable(o, ids)) {
+		return c.listPeople(o, req, filter)
 	}
 	ids := filterIDs(filter)
 	if len(ids) > maxFilterIDs {
@@ -216,6 +257,26 @@ func (c *conn) searchPeople(o *op, req *wire.SearchRequest, filter *ber.Packet, 
 	}
 	o.log("ids", len(ids))
 	return c.sendEntries(o, req, filter, entries)
+}
+
+// allRoutable reports whether every value names a login ID that a route
+// takes (after stripping @<UPNSuffix>). A listing account's filter such as
+// (cn=Chan Tai Man) or (mail=someone@example.edu) names values that are
+// no login ID: it is answered by a listing instead of look-ups.
+func (c *conn) allRoutable(o *op, ids []string) bool {
+	upn := "@" + strings.ToLower(c.srv.UPNSuffix)
+	for _, id := range ids {
+		if c.srv.UPNSuffix != "" && strings.HasSuffix(strings.ToLower(id), upn) {
+			id = id[:len(id)-len(upn)]
+		}
+		if !plausibleID(id) {
+			return false
+		}
+		if _, _, ok := o.dir.Route(id); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // sendEntries encodes the entries that match the filter into the

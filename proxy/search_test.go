@@ -89,8 +89,8 @@ func TestSearchEntryAttributes(t *testing.T) {
 		attrs []string
 		want  []string
 	}{
-		{nil, []string{"objectClass", "uid", "cn", "sn", "givenName", "mail", "employeeType", "o", "memberOf"}},
-		{[]string{"*"}, []string{"objectClass", "uid", "cn", "sn", "givenName", "mail", "employeeType", "o", "memberOf"}},
+		{nil, []string{"objectClass", "uid", "cn", "sn", "givenName", "mail", "employeeType", "o", "memberOf", "employeeNumber"}},
+		{[]string{"*"}, []string{"objectClass", "uid", "cn", "sn", "givenName", "mail", "employeeType", "o", "memberOf", "employeeNumber"}},
 		{[]string{"1.1"}, nil},
 		{[]string{"UID", "MAIL"}, []string{"uid", "mail"}},
 		{[]string{"+"}, []string{"entryUUID", "createTimestamp"}},

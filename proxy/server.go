@@ -73,6 +73,26 @@ type Server struct {
 	// MaxOpsPerConn caps the operations in flight on one connection; an
 	// extra one gets 51 busy. Default 64.
 	MaxOpsPerConn int
+	// SizeLimit caps the entries of one listing answer, and the size of each
+	// page of a paged one; past it a listing ends with 4
+	// sizeLimitExceeded. Default 500 (see list.go).
+	SizeLimit int
+	// TimeLimit bounds one listing answer (one page when paged); past it the
+	// answer ends with 3 timeLimitExceeded. Default 30s.
+	TimeLimit time.Duration
+	// ThrottleAfter failed binds for the same (client address, normalised
+	// ID) within ThrottleWindow make further attempts from that pair wait
+	// out an exponential backoff (1s, 2s, 4s... at most ThrottleMaxDelay),
+	// answered 49 at once without asking the backend; a success clears the
+	// pair. Never keyed by the client address alone. 0: off.
+	ThrottleAfter int
+	// ThrottleWindow: failures older than this no longer count. Default 15m.
+	ThrottleWindow time.Duration
+	// ThrottleMaxDelay caps the backoff. Default 1m.
+	ThrottleMaxDelay time.Duration
+	// ThrottlePairs bounds the pairs remembered (least recently failed go
+	// first). Default 100000.
+	ThrottlePairs int
 	// Logger receives one structured line per bind and per failed
 	// operation. nil: slog.Default().
 	Logger *slog.Logger
@@ -81,6 +101,9 @@ type Server struct {
 	// NotifyStartedFunc, when set, is called when Serve or ServeTLS starts
 	// accepting connections (for tests).
 	NotifyStartedFunc func()
+	// Observer is told about every operation and connection (metrics, the
+	// audit log); nil: nobody.
+	Observer Observer
 
 	dir atomic.Pointer[Directory]
 
@@ -92,6 +115,10 @@ type Server struct {
 	connWG     sync.WaitGroup
 	parserOnce sync.Once
 	names      *names.Parser
+
+	throttleOnce sync.Once
+	thr          *throttle        // nil when ThrottleAfter is 0
+	throttleNow  func() time.Time // the throttle's clock (tests); nil: time.Now
 }
 
 // SetDirectory installs d for operations that start from now on;
@@ -129,6 +156,17 @@ func (s *Server) writeTimeout() time.Duration { return durationOr(s.WriteTimeout
 func (s *Server) backendTimeout() time.Duration {
 	return durationOr(s.BackendTimeout, DefaultBackendTimeout)
 }
+
+// throttle returns the per-(client, account) throttle, or nil when off.
+func (s *Server) throttle() *throttle {
+	s.throttleOnce.Do(func() {
+		if s.ThrottleAfter > 0 {
+			s.thr = newThrottle(s.ThrottleAfter, s.ThrottleWindow, s.ThrottleMaxDelay, s.ThrottlePairs, s.throttleNow)
+		}
+	})
+	return s.thr
+}
+
 func (s *Server) maxConnections() int  { return intOr(s.MaxConnections, DefaultMaxConnections) }
 func (s *Server) maxRequestBytes() int { return intOr(s.MaxRequestBytes, DefaultMaxRequestBytes) }
 func (s *Server) maxOpsPerConn() int   { return intOr(s.MaxOpsPerConn, DefaultMaxOpsPerConn) }
@@ -198,6 +236,7 @@ func (s *Server) serve(l net.Listener, isTLS bool) error {
 		backoff = 0
 		if n := s.nconns.Add(1); n > int64(s.maxConnections()) {
 			s.nconns.Add(-1)
+			s.observer().ConnRejected("max_connections")
 			go s.refuse(nc)
 			continue
 		}
@@ -207,7 +246,9 @@ func (s *Server) serve(l net.Listener, isTLS bool) error {
 			nc.Close()
 			return ErrServerClosed
 		}
+		s.observer().ConnOpened()
 		go func() {
+			defer s.observer().ConnClosed()
 			defer s.nconns.Add(-1)
 			defer s.trackConn(c, false)
 			c.serve()

@@ -6,6 +6,8 @@
 # It installs what the tests need when missing (Debian: slapd, ldap-utils),
 # without letting the package start a system slapd. The tests start their own
 # servers on free loopback ports.
+# apache2 is installed the same way for the mod_authnz_ldap test
+# (scripts/lib/install-apache.sh).
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -16,6 +18,9 @@ export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 # shellcheck source=lib/install-slapd.sh
 . scripts/lib/install-slapd.sh
 install_slapd_if_missing
+# shellcheck source=lib/install-apache.sh
+. scripts/lib/install-apache.sh
+install_apache_if_missing
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
