@@ -258,11 +258,17 @@ func TestUpstreamStoppedGives52AndPINStoreUnaffected(t *testing.T) {
 		t.Fatalf("campus bind before the outage: %v", err)
 	}
 	sl.Stop()
+	// A success cached before the outage is still answered within the
+	// cache's ttl (the cache policy): the upstream is not asked.
+	if err := c.Bind(personDN(campusID), campusPW); err != nil {
+		t.Fatalf("cached campus bind during the outage: %v", err)
+	}
+	// A campus bind the cache has not seen needs the upstream: 52.
 	start := time.Now()
-	err := c.Bind(personDN(campusID), campusPW)
+	err := c.Bind(personDN("u3551234"), "Student-Pass-1")
 	took := time.Since(start)
 	if ldapCode(err) != ldap.LDAPResultUnavailable {
-		t.Fatalf("campus bind with upstream down: %v, want 52 unavailable", err)
+		t.Fatalf("uncached campus bind with upstream down: %v, want 52 unavailable", err)
 	}
 	// timeout = "2s": the answer must come well before a client gives up.
 	if took > 15*time.Second {
@@ -271,6 +277,11 @@ func TestUpstreamStoppedGives52AndPINStoreUnaffected(t *testing.T) {
 	// A wrong password is also 52, never 49, while the upstream is down.
 	if err := c.Bind(personDN("u3551234"), "whatever-1"); ldapCode(err) != ldap.LDAPResultUnavailable {
 		t.Fatalf("wrong campus password with upstream down: %v, want 52", err)
+	}
+	// A different password for the cached user also needs the upstream: a
+	// cache never rejects a password, and never accepts an unseen one.
+	if err := c.Bind(personDN(campusID), "Other-Pass-2026"); ldapCode(err) != ldap.LDAPResultUnavailable {
+		t.Fatalf("another password for a cached campus user with upstream down: %v, want 52", err)
 	}
 	if err := c.Bind(personDN(julacID), julacPIN); err != nil {
 		t.Fatalf("PIN-store bind during the outage: %v", err)
@@ -281,7 +292,7 @@ func TestUpstreamStoppedGives52AndPINStoreUnaffected(t *testing.T) {
 	sl.Start()
 	var lastErr error
 	for i := 0; i < 50; i++ {
-		if lastErr = c.Bind(personDN(campusID), campusPW); lastErr == nil {
+		if lastErr = c.Bind(personDN("u3551234"), "Student-Pass-1"); lastErr == nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -355,10 +366,10 @@ func TestHostilePacketsDoNotHurtOthers(t *testing.T) {
 		}
 	}
 
-	raw([]byte("\x30\x05\x02\x01\x01\xff\xff"))                        // malformed protocolOp
-	raw([]byte("GET / HTTP/1.0\r\n\r\n"))                              // not BER at all
+	raw([]byte("\x30\x05\x02\x01\x01\xff\xff"))                       // malformed protocolOp
+	raw([]byte("GET / HTTP/1.0\r\n\r\n"))                             // not BER at all
 	raw([]byte{0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1}) // a TLS hello on the plain port
-	raw([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff})                     // a 2 GiB length prefix
+	raw([]byte{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff})                   // a 2 GiB length prefix
 	// An oversized bind (name of 8 KiB > max_request_bytes).
 	big := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "")
 	big.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 1, ""))

@@ -70,8 +70,11 @@ func TestLifeCycleStatesOverLDAP(t *testing.T) {
 	otp := m[1]
 	e.start()
 
+	// Distinct wrong PINs: the negative cache answers a repeated wrong PIN
+	// without counting it again (a client looping on a stale PIN must not
+	// lock the patron out).
 	for i := 0; i < 5; i++ {
-		if _, code := whoami(t, e, personDN("CU1000006"), "Wrong-PIN-2026"); code != 49 {
+		if _, code := whoami(t, e, personDN("CU1000006"), fmt.Sprintf("Wrong-PIN-%d", 2020+i)); code != 49 {
 			t.Fatalf("wrong PIN %d: exit %d", i, code)
 		}
 	}
@@ -245,7 +248,7 @@ func TestADDiagnostics(t *testing.T) {
 	e.mustCtl("", "patron", "expire", "CU3000003")
 	e.start()
 	for i := 0; i < 5; i++ {
-		whoami(t, e, personDN("CU3000001"), "Wrong-PIN-2026")
+		whoami(t, e, personDN("CU3000001"), fmt.Sprintf("Wrong-PIN-%d", 2020+i))
 	}
 	for _, tt := range []struct{ id, pin, data string }{
 		{"CU3000001", "Locked-PIN-2026", "data 775"},
@@ -382,6 +385,30 @@ func TestImportLegacyHashesRehashOnBind(t *testing.T) {
 	}
 }
 
+// TestNegativeCacheCountsARepeatedWrongPINOnce: a client retrying the same
+// stale PIN in a loop is answered 49 each time but counted once, so it
+// cannot lock the patron out; a different wrong PIN still counts.
+func TestNegativeCacheCountsARepeatedWrongPINOnce(t *testing.T) {
+	e := pinEnv(t, "", "")
+	e.addPatron("CU5000002", "YIP Loop", "Right-PIN-2026")
+	e.start()
+	c := e.dial()
+	// Six tries: past the lockout threshold of 5 (the throttle holds the
+	// later ones for 1s, 2s, 4s, which keeps the loop slow).
+	for i := 0; i < 6; i++ {
+		if err := c.Bind(personDN("CU5000002"), "Stale-PIN-2025"); ldapCode(err) != ldap.LDAPResultInvalidCredentials {
+			t.Fatalf("stale PIN %d: %v", i, err)
+		}
+	}
+	if err := c.Bind(personDN("CU5000002"), "Right-PIN-2026"); err != nil {
+		t.Fatalf("after six identical wrong PINs the patron is locked out: %v", err)
+	}
+	ex := e.mustCtl("", "explain", "CU5000002")
+	if !strings.Contains(ex, "active") {
+		t.Fatalf("explain:\n%s", ex)
+	}
+}
+
 // TestConcurrentWrongBindsCountExactly sends 50 wrong binds at once over
 // LDAP from separate connections: the store records exactly the lockout
 // threshold and locks, with no lost update.
@@ -401,7 +428,9 @@ func TestConcurrentWrongBindsCountExactly(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			codes <- ldapCode(c.Bind(personDN("CU5000001"), "Wrong-PIN-2026"))
+			// Distinct wrong PINs, so that neither the negative cache nor
+			// coalescing keeps any of them from the store.
+			codes <- ldapCode(c.Bind(personDN("CU5000001"), fmt.Sprintf("Wrong-PIN-%04d", i)))
 		}()
 	}
 	wg.Wait()

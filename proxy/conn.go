@@ -194,9 +194,11 @@ func (c *conn) readFailed(err error) {
 		c.notice(ldap.LDAPResultUnavailable, textShutdown)
 	case errors.Is(err, wire.ErrTooLarge):
 		c.log().Warn("request too large; closing connection", "client", c.client, "max_request_bytes", c.srv.maxRequestBytes())
+		c.srv.observer().ConnRejected("too_large")
 		c.notice(ldap.LDAPResultProtocolError, "request too large")
 	case errors.Is(err, wire.ErrMalformed):
 		c.log().Warn("malformed request; closing connection", "client", c.client, "err", err)
+		c.srv.observer().ConnRejected("malformed")
 		c.notice(ldap.LDAPResultProtocolError, "malformed request")
 	case errors.Is(err, errIdle):
 		c.log().Debug("idle connection closed", "client", c.client)
@@ -204,6 +206,7 @@ func (c *conn) readFailed(err error) {
 		// The client went away.
 	case isTimeout(err):
 		c.log().Info("request not read in time; closing connection", "client", c.client)
+		c.srv.observer().ConnRejected("read_timeout")
 	default:
 		c.log().Debug("read failed; closing connection", "client", c.client, "err", err)
 	}

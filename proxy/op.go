@@ -34,10 +34,11 @@ type op struct {
 	respValue []byte // extended response value
 	hasValue  bool
 
-	// For the log line.
-	name    string // operation name
-	reason  backend.Reason
-	logArgs []any
+	// For the log line and the Observer.
+	name     string // operation name
+	reason   backend.Reason
+	logArgs  []any
+	bindInfo *bindInfo // binds only
 }
 
 func (c *conn) newOp(m *wire.Message) *op {
@@ -239,6 +240,7 @@ func (c *conn) respond(o *op, err error) {
 		c.write(out)
 	}
 	c.logResult(o, r.Code, err)
+	c.observe(o, r.Code)
 }
 
 // logResult writes the one log line of an operation: every bind, and any

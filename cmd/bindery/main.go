@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/bindery/bindery/backend/pinstore"
@@ -71,14 +72,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "bindery:", err)
 		return 1
 	}
-	defer rt.Close()
 	if demo {
 		if err := seedDemo(ctx, rt.Stores["pins"]); err != nil {
+			rt.Close()
 			fmt.Fprintln(stderr, "bindery: demo:", err)
 			return 1
 		}
 	}
-	if err := serve(ctx, rt); err != nil {
+	var current atomic.Pointer[config.Runtime]
+	current.Store(rt)
+	obs, err := newObservability(cfg, &current)
+	if err != nil {
+		rt.Close()
+		fmt.Fprintln(stderr, "bindery:", err)
+		return 1
+	}
+	rt.Server.Observer = obs.observer()
+	err = serve(ctx, rt, obs, func() { reload(ctx, *path, rt, &current, logger) })
+	current.Load().Close()
+	if err != nil {
 		logger.Error("bindery stopped", "err", err)
 		return 1
 	}
@@ -139,8 +151,8 @@ func seedDemo(ctx context.Context, st *pinstore.Store) error {
 }
 
 // serve listens on the configured addresses and serves until ctx ends,
-// then shuts down gracefully.
-func serve(ctx context.Context, rt *config.Runtime) error {
+// then shuts down gracefully. SIGHUP calls onHUP.
+func serve(ctx context.Context, rt *config.Runtime, obs *observability, onHUP func()) error {
 	srv := rt.Server
 	l, err := net.Listen("tcp", rt.Listen)
 	if err != nil {
@@ -158,15 +170,34 @@ func serve(ctx context.Context, rt *config.Runtime) error {
 		go func() { errc <- srv.ServeTLS(lt) }()
 		rt.Logger.Info("bindery serving LDAPS", "listen_tls", lt.Addr().String())
 	}
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
+	obs.serving.Store(true)
+	if err := obs.startHTTP(rt.Logger); err != nil {
+		srv.Shutdown(context.Background())
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hup:
+			onHUP()
+		case err := <-errc:
+			obs.serving.Store(false)
+			obs.close(context.Background())
+			return err
+		}
+	}
+	obs.serving.Store(false)
 	rt.Logger.Info("shutting down", "deadline", rt.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), rt.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	obs.close(sctx)
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

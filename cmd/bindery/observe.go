@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	ldapbackend "github.com/bindery/bindery/backend/ldap"
+	"github.com/bindery/bindery/internal/audit"
+	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/metrics"
+	"github.com/bindery/bindery/proxy"
+	"github.com/bindery/bindery/proxy/cache"
+)
+
+// observability is the metrics, the audit log and the HTTP endpoints of
+// one process; they outlive reloads, reading the current runtime.
+type observability struct {
+	metrics *metrics.Metrics
+	audit   *audit.Log
+	http    *http.Server
+	current *atomic.Pointer[config.Runtime]
+	serving atomic.Bool // the LDAP listeners are up
+}
+
+func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime]) (*observability, error) {
+	o := &observability{metrics: metrics.New(), current: current}
+	if cfg.Log.AuditFile != "" {
+		a, err := audit.New(audit.Options{
+			Path:     cfg.Log.AuditFile,
+			MaxBytes: int64(cfg.Log.AuditMaxMB) << 20,
+			MaxFiles: cfg.Log.AuditMaxFiles,
+		})
+		if err != nil {
+			return nil, err
+		}
+		o.audit = a
+		o.metrics.CounterFunc("audit_dropped_total", "Audit lines dropped because the queue was full.", nil,
+			func() float64 { return float64(a.Dropped()) })
+	}
+	m := o.metrics
+	m.GaugeFunc("hash_queue_depth", "Password verifications waiting for a hashing worker.", nil, func() float64 {
+		if rt := current.Load(); rt != nil {
+			return float64(rt.HashPool.Stats().Waiting)
+		}
+		return 0
+	})
+	m.CounterFunc("hash_refused_total", "Password verifications refused (51 busy) because the hashing queue was full.", nil, func() float64 {
+		if rt := current.Load(); rt != nil {
+			return float64(rt.HashPool.Stats().Refused)
+		}
+		return 0
+	})
+	m.CounterFunc("lockouts_total", "Accounts locked after too many wrong PINs (all PIN stores, since start).", nil, func() float64 {
+		var n uint64
+		if rt := current.Load(); rt != nil {
+			for _, st := range rt.Stores {
+				n += st.Lockouts()
+			}
+		}
+		return float64(n)
+	})
+	// Per-backend gauges: the backend names of the first configuration.
+	// A reload that adds a backend reports it after a restart.
+	names := make([]string, 0, len(cfg.Backends))
+	for n := range cfg.Backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		name := name
+		stats := func() cache.Stats {
+			if rt := current.Load(); rt != nil {
+				if c := cache.Of(rt.Backends[name]); c != nil {
+					return c.Stats()
+				}
+			}
+			return cache.Stats{}
+		}
+		lbl := map[string]string{"backend": name}
+		m.CounterFunc("cache_hits_total", "Binds answered from the cache (positive, negative or stale).", lbl, func() float64 {
+			s := stats()
+			return float64(s.Hits + s.NegativeHits + s.StaleHits)
+		})
+		m.CounterFunc("cache_misses_total", "Binds that went to the backend.", lbl, func() float64 { return float64(stats().Misses) })
+		m.GaugeFunc("cache_entries", "Successful binds held in the cache.", lbl, func() float64 { return float64(stats().Entries) })
+		if cfg.Backends[name].Type == "ldap" {
+			for _, u := range cfg.Backends[name].URLs {
+				u := u
+				m.GaugeFunc("upstream_up", "1 when the last operation on this upstream URL worked.", map[string]string{"backend": name, "url": u}, func() float64 {
+					for _, st := range upstreamState(current.Load(), name) {
+						if st.URL == u && st.Up {
+							return 1
+						}
+					}
+					return 0
+				})
+			}
+		}
+	}
+	if cfg.HTTP.Listen != "" {
+		o.http = &http.Server{
+			Addr:              cfg.HTTP.Listen,
+			Handler:           m.Handler(o.ready),
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       time.Minute,
+		}
+	}
+	return o, nil
+}
+
+func upstreamState(rt *config.Runtime, name string) []ldapbackend.URLState {
+	if rt == nil {
+		return nil
+	}
+	b := rt.Backends[name]
+	if c := cache.Of(b); c != nil {
+		b = c.Unwrap()
+	}
+	if lb, ok := b.(*ldapbackend.Backend); ok {
+		return lb.State()
+	}
+	return nil
+}
+
+// observer is what the proxy reports to.
+func (o *observability) observer() proxy.Observer {
+	obs := proxy.Observers{o.metrics}
+	if o.audit != nil {
+		obs = append(obs, o.audit)
+	}
+	return obs
+}
+
+// ready answers /readyz: the listeners, each PIN store, each upstream.
+func (o *observability) ready(ctx context.Context) []metrics.Check {
+	checks := []metrics.Check{{Name: "ldap listeners", OK: o.serving.Load()}}
+	rt := o.current.Load()
+	if rt == nil {
+		return append(checks, metrics.Check{Name: "configuration", OK: false, Detail: "not loaded"})
+	}
+	names := make([]string, 0, len(rt.Backends))
+	for n := range rt.Backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if st, ok := rt.Stores[name]; ok {
+			c := metrics.Check{Name: "pinstore " + name, OK: true}
+			if err := st.Ping(ctx); err != nil {
+				c.OK, c.Detail = false, err.Error()
+			}
+			checks = append(checks, c)
+			continue
+		}
+		for _, u := range upstreamState(rt, name) {
+			c := metrics.Check{Name: fmt.Sprintf("upstream %s %s", name, u.URL), OK: u.Up, Detail: u.LastError}
+			checks = append(checks, c)
+		}
+	}
+	return checks
+}
+
+// startHTTP serves the HTTP endpoints until shutdown.
+func (o *observability) startHTTP(logger *slog.Logger) error {
+	if o.http == nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", o.http.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	logger.Info("serving metrics and health", "http", l.Addr().String())
+	go func() {
+		if err := o.http.Serve(l); err != nil && err != http.ErrServerClosed {
+			logger.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (o *observability) close(ctx context.Context) {
+	if o.http != nil {
+		o.http.Shutdown(ctx)
+	}
+	if o.audit != nil {
+		o.audit.Close()
+	}
+}
