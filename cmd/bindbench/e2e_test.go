@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bindery/bindery/internal/slapdtest"
+)
+
+// startSlapd starts a slapd holding n generated users (LDIF from
+// WriteLDIF) and returns it with the path of a users CSV for it.
+func startSlapd(t *testing.T, n int) (*slapdtest.Server, string) {
+	t.Helper()
+	users, err := Generate(GenOptions{Count: n, Prefix: "CU", Start: 1, Digits: 7, PINFormat: "Pw-%08dx", Domain: "example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ldif bytes.Buffer
+	if err := WriteLDIF(&ldif, users, slapdtest.PeopleDN, true); err != nil {
+		t.Fatal(err)
+	}
+	s := slapdtest.Start(t, slapdtest.Options{LDIF: ldif.String()})
+	path := filepath.Join(t.TempDir(), "users.csv")
+	if err := writeFile(path, func(w io.Writer) error { return WriteUsersCSV(w, users, slapdtest.PeopleDN) }); err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
+
+func target(t *testing.T, s *slapdtest.Server, usersPath, mode string) *Target {
+	t.Helper()
+	f := sideFlags{url: s.URL(), users: usersPath, serviceDN: s.AdminDN(), servicePassword: s.AdminPassword(),
+		base: slapdtest.PeopleDN, filter: "(&(objectClass=person)(uid=%s))"}
+	tg, err := f.target(mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+func TestRunSideAgainstSlapd(t *testing.T) {
+	s, users := startSlapd(t, 20)
+	tests := []struct {
+		name string
+		load Load
+	}{
+		{"bind", Load{Mode: ModeBind, Conns: 2, Duration: time.Second, Timeout: 5 * time.Second}},
+		{"search-bind", Load{Mode: ModeSearchBind, Conns: 2, Duration: time.Second, Timeout: 5 * time.Second}},
+		{"bind reconnect random prime", Load{Mode: ModeBind, Conns: 2, Duration: 500 * time.Millisecond, Warmup: 200 * time.Millisecond,
+			Reconnect: 3, Random: true, Seed: 7, Prime: true, Timeout: 5 * time.Second}},
+		{"search-bind with wrong passwords", Load{Mode: ModeSearchBind, Conns: 2, Duration: 500 * time.Millisecond, Wrong: 0.3, Seed: 1, Timeout: 5 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := RunSide(context.Background(), target(t, s, users, tt.load.Mode), &tt.load)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.OK == 0 {
+				t.Fatalf("no successful binds: %+v", r)
+			}
+			if r.Errors != 0 || r.PrimeErr != 0 {
+				t.Fatalf("unexpected errors: %v (prime %d)", r.ByCode, r.PrimeErr)
+			}
+			if (tt.load.Wrong > 0) != (r.Exp49 > 0) {
+				t.Errorf("expected_49 = %d with --wrong %v", r.Exp49, tt.load.Wrong)
+			}
+			if r.PerSec <= 0 || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 || r.Latency.Max < r.Latency.P99 {
+				t.Errorf("implausible summary: %.1f/s %+v", r.PerSec, r.Latency)
+			}
+		})
+	}
+}
+
+func TestCompareTwoSlapds(t *testing.T) {
+	a, usersA := startSlapd(t, 10)
+	b, usersB := startSlapd(t, 10)
+	l := Load{Mode: ModeBind, Conns: 2, Duration: 500 * time.Millisecond, Timeout: 5 * time.Second}
+	rep, err := Compare(context.Background(), target(t, a, usersA, ModeBind), target(t, b, usersB, ModeBind), &l, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rounds) != 2 || len(rep.Ratios) != 2 {
+		t.Fatalf("%d rounds, %d ratios", len(rep.Rounds), len(rep.Ratios))
+	}
+	for _, rd := range rep.Rounds {
+		if rd.A.URL != a.URL() || rd.B.URL != b.URL() || rd.Ratio <= 0 {
+			t.Errorf("round %d: A %s B %s ratio %v", rd.N, rd.A.URL, rd.B.URL, rd.Ratio)
+		}
+	}
+	if rep.MedianRatio <= 0 {
+		t.Errorf("median ratio %v", rep.MedianRatio)
+	}
+	if f := rep.Check(0.01); len(f) > 0 {
+		t.Errorf("failures: %v", f)
+	}
+}
+
+func TestCLIAgainstSlapd(t *testing.T) {
+	s, users := startSlapd(t, 5)
+	b, usersB := startSlapd(t, 5)
+	badUsers := filepath.Join(t.TempDir(), "bad.csv")
+	if err := os.WriteFile(badUsers, []byte("\"uid=CU0000001,"+slapdtest.PeopleDN+"\",Not-The-PIN-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--conns", "2", "--duration", "300ms", "--warmup", "100ms"}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		check    func(t *testing.T, rep *Report)
+	}{
+		{"json compare search-bind", append([]string{"--url", s.URL(), "--users", users, "--against", b.URL(), "--against-users", usersB,
+			"--mode", "search-bind", "--service-dn", s.AdminDN(), "--service-password", s.AdminPassword(), "--base", slapdtest.PeopleDN,
+			"--rounds", "1", "--json"}, common...), 0,
+			func(t *testing.T, rep *Report) {
+				if rep.B == nil || rep.A.OK == 0 || rep.B.OK == 0 || rep.MedianRatio <= 0 {
+					t.Errorf("report: A %+v B %+v median %v", rep.A, rep.B, rep.MedianRatio)
+				}
+			}},
+		{"wrong passwords above the error rate", append([]string{"--url", s.URL(), "--users", badUsers, "--json"}, common...), 1,
+			func(t *testing.T, rep *Report) {
+				if rep.A.ByCode["49"] == 0 || len(rep.Failures) != 1 {
+					t.Errorf("want 49 errors and one failure: %v %v", rep.A.ByCode, rep.Failures)
+				}
+			}},
+		{"no server", []string{"--url", "ldap://127.0.0.1:1", "--users", users, "--duration", "100ms"}, 1, nil},
+		{"search-bind without base", []string{"--url", s.URL(), "--users", users, "--mode", "search-bind", "--service-dn", "x", "--service-password", "y"}, 2, nil},
+		{"bad mode", []string{"--url", s.URL(), "--users", users, "--mode", "nope"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := benchMain(context.Background(), tt.args, &out, &errOut)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, out.String(), errOut.String())
+			}
+			if tt.check != nil {
+				var rep Report
+				if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+					t.Fatalf("not JSON: %v\n%s", err, out.String())
+				}
+				tt.check(t, &rep)
+			}
+			if strings.Contains(out.String()+errOut.String(), "Pw-0000") {
+				t.Error("a password was printed")
+			}
+		})
+	}
+}

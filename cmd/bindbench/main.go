@@ -1,0 +1,225 @@
+// Command bindbench is bindery's load generator: it binds as many users as
+// it can on persistent go-ldap connections (one goroutine per connection)
+// for a fixed time and prints binds per second, latency percentiles and
+// errors by LDAP result code. With --against it runs the same load on a
+// second server, alternately (A B A B …), and prints the ratio A/B per
+// round and its median. `bindbench gen-users` writes matching user lists,
+// an LDIF for slapd and a CSV for `binderyctl import`; `bindbench summary`
+// prints one table from several --json reports.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit status: 0 done, 1 failed
+// (or a side above --max-error-rate), 2 called wrongly, 130 interrupted.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "gen-users" {
+		return genUsersMain(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "summary" {
+		return summaryMain(args[1:], stdout, stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return benchMain(ctx, args, stdout, stderr)
+}
+
+// sideFlags are the flags that exist for side A and, prefixed "against-",
+// for side B.
+type sideFlags struct {
+	url, users, serviceDN, servicePassword, base, filter string
+}
+
+func (s *sideFlags) register(fs *flag.FlagSet, prefix, what string) {
+	urlName := "url"
+	if prefix != "" {
+		urlName = "against"
+	}
+	fs.StringVar(&s.url, urlName, "", "LDAP URL of "+what+", e.g. ldap://127.0.0.1:3893")
+	if prefix != "" {
+		what += " (default: side A's value)"
+	}
+	fs.StringVar(&s.users, prefix+"users", "", "CSV of bind_dn,password[,id] rows for "+what)
+	fs.StringVar(&s.serviceDN, prefix+"service-dn", "", "search-bind: DN of the service account on "+what)
+	fs.StringVar(&s.servicePassword, prefix+"service-password", "", "search-bind: its password")
+	fs.StringVar(&s.base, prefix+"base", "", "search-bind: search base on "+what)
+	fs.StringVar(&s.filter, prefix+"filter", "", "search-bind: filter, %s is the escaped ID (default \"(uid=%s)\")")
+}
+
+// inherit fills empty fields from a (side B defaults to side A).
+func (s *sideFlags) inherit(a *sideFlags) {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&s.users, a.users)
+	def(&s.serviceDN, a.serviceDN)
+	def(&s.servicePassword, a.servicePassword)
+	def(&s.base, a.base)
+	def(&s.filter, a.filter)
+}
+
+func (s *sideFlags) target(mode string) (*Target, error) {
+	if s.filter == "" {
+		s.filter = "(uid=%s)"
+	}
+	search := mode == ModeSearchBind
+	if search {
+		var missing []string
+		if s.serviceDN == "" {
+			missing = append(missing, "service-dn")
+		}
+		if s.servicePassword == "" {
+			missing = append(missing, "service-password")
+		}
+		if s.base == "" {
+			missing = append(missing, "base")
+		}
+		if !strings.Contains(s.filter, "%s") {
+			return nil, fmt.Errorf("filter %q has no %%s for the ID", s.filter)
+		}
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("search-bind needs --%s", strings.Join(missing, ", --"))
+		}
+	}
+	users, err := LoadUsersFile(s.users, search)
+	if err != nil {
+		return nil, err
+	}
+	if search {
+		prepareFilters(users, s.filter)
+	}
+	return &Target{URL: s.url, Users: users, ServiceDN: s.serviceDN, ServicePassword: s.servicePassword,
+		Base: s.base, Filter: s.filter}, nil
+}
+
+func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bindbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var a, b sideFlags
+	a.register(fs, "", "side A")
+	b.register(fs, "against-", "side B")
+	l := Load{}
+	fs.StringVar(&l.Mode, "mode", ModeBind, "bind (repeated binds) or search-bind (service bind, search, bind as the found DN)")
+	fs.IntVar(&l.Conns, "conns", 16, "persistent connections (one goroutine each)")
+	fs.DurationVar(&l.Duration, "duration", 10*time.Second, "measured time per side per round")
+	fs.DurationVar(&l.Warmup, "warmup", 2*time.Second, "load before measuring, not counted")
+	fs.IntVar(&l.Reconnect, "reconnect", 0, "open a new connection every N ops (0: never)")
+	fs.Float64Var(&l.Wrong, "wrong", 0, "share of ops with a wrong password (0-1); their 49 counts as expected_49")
+	pick := fs.String("pick", "rr", "how each connection picks users: rr (round-robin) or random")
+	fs.Uint64Var(&l.Seed, "seed", 1, "seed for --pick random and --wrong")
+	fs.DurationVar(&l.Timeout, "timeout", 5*time.Second, "dial and per-request timeout")
+	fs.BoolVar(&l.Prime, "prime", false, "bind as every user once before the warm-up (fills a cache), not counted")
+	rounds := fs.Int("rounds", 0, "rounds (A then B each); default 3 with --against, else 1")
+	maxErr := fs.Float64("max-error-rate", 0.01, "exit 1 when a side's unexpected errors exceed this share of its ops")
+	jsonOut := fs.Bool("json", false, "print one JSON document instead of the table")
+	label := fs.String("label", "", "name of this run, kept in the report (for bindbench summary)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usageErr := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "bindbench: "+format+"\n", args...)
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case a.url == "":
+		return usageErr("--url is required")
+	case a.users == "":
+		return usageErr("--users is required")
+	case l.Mode != ModeBind && l.Mode != ModeSearchBind:
+		return usageErr("--mode %q is not bind or search-bind", l.Mode)
+	case l.Conns < 1:
+		return usageErr("--conns must be at least 1")
+	case l.Duration <= 0:
+		return usageErr("--duration must be positive")
+	case l.Warmup < 0 || l.Reconnect < 0 || l.Timeout <= 0:
+		return usageErr("--warmup, --reconnect and --timeout must not be negative")
+	case l.Wrong < 0 || l.Wrong > 1:
+		return usageErr("--wrong must be between 0 and 1")
+	case *pick != "rr" && *pick != "random":
+		return usageErr("--pick %q is not rr or random", *pick)
+	case *rounds < 0:
+		return usageErr("--rounds must be positive")
+	}
+	l.Random = *pick == "random"
+	if *rounds == 0 {
+		*rounds = 1
+		if b.url != "" {
+			*rounds = 3
+		}
+	}
+	ta, err := a.target(l.Mode)
+	if err != nil {
+		return usageErr("side A: %v", err)
+	}
+	var tb *Target
+	if b.url != "" {
+		b.inherit(&a)
+		if tb, err = b.target(l.Mode); err != nil {
+			return usageErr("side B: %v", err)
+		}
+	}
+
+	progress := func(r *SideResult) {
+		fmt.Fprintf(stderr, "bindbench: round %d side %s %s: %.1f binds/s, p99 %.3f ms, %d errors\n",
+			r.Round, r.Side, r.URL, r.PerSec, r.Latency.P99, r.Errors)
+	}
+	rep, err := Compare(ctx, ta, tb, &l, *rounds, progress)
+	if err != nil {
+		fmt.Fprintln(stderr, "bindbench:", err)
+		if ctx.Err() != nil {
+			return 130 // interrupted: the shell convention for SIGINT
+		}
+		return 1
+	}
+	rep.Label = *label
+	failures := rep.Check(*maxErr)
+	if *jsonOut {
+		if err := WriteJSON(stdout, rep); err != nil {
+			fmt.Fprintln(stderr, "bindbench:", err)
+			return 1
+		}
+	} else {
+		WriteTable(stdout, rep)
+	}
+	if len(failures) > 0 {
+		return 1
+	}
+	return 0
+}
+
+const usageText = `usage:
+  bindbench --url URL --users FILE.csv [flags]                 load one server
+  bindbench --url URL --users A.csv --against URL2 --against-users B.csv [flags]
+                                                               compare two servers (A B A B …)
+  bindbench gen-users --count N --prefix CU --out users.csv [...]  write test users (gen-users -h)
+  bindbench summary REPORT.json...                             one table from --json reports
+
+users CSV: bind_dn,password[,id] (header row optional; '#' comments).
+
+`
