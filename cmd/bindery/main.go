@@ -34,9 +34,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (TOML); without it, the embedded demo runs")
 	check := fs.Bool("check", false, "validate the configuration and exit")
+	connect := fs.Bool("connect", false, "with --check: also open each PIN store and reach each upstream directory")
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check]\n\n")
+		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check [--connect]]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -59,7 +60,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
 			cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))
+		if *connect {
+			return checkConnect(cfg, stdout)
+		}
 		return 0
+	}
+	if *connect {
+		fmt.Fprintln(stderr, "bindery: --connect goes with --check")
+		return 2
 	}
 
 	logger := config.NewLogger(cfg.Log, stderr)
