@@ -19,7 +19,8 @@ func (a *app) clerkErr(err error, s *pinstore.Store, id string) error {
 	case errors.Is(err, pinstore.ErrExists):
 		return fmt.Errorf("%s is already in the PIN store: see `binderyctl patron show %s`", id, id)
 	case errors.Is(err, backend.ErrReadOnly):
-		return fmt.Errorf("the PIN store cannot be written (read-only file or disk full), nothing changed: %w", err)
+		return fmt.Errorf("the PIN store cannot be written (read-only file or disk full), nothing changed: "+
+			"free disk space where the store lives, or make it writable by the user bindery runs as, then try again: %w", err)
 	case errors.Is(err, backend.ErrUnavailable):
 		return fmt.Errorf("the PIN store did not answer, nothing changed: try again, and call IT if it persists: %w", err)
 	case errors.Is(err, backend.ErrNotPermitted):
