@@ -73,11 +73,11 @@ func NewLogger(l Log, w io.Writer) *slog.Logger {
 
 // Build opens every backend and assembles the server. On error, whatever
 // was opened is closed again.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, err error) {
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	rt = &Runtime{
+	rt := &Runtime{
 		HashPool:        cfg.NewHashPool(),
 		Config:          cfg,
 		Backends:        map[string]backend.Authenticator{},
@@ -87,9 +87,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (rt *Runtime, 
 		Logger:          logger,
 	}
 	defer func() {
+		// Whatever was opened before the error is closed again. (rt is not
+		// the named result: a `return nil, err` must not nil it first.)
 		if err != nil {
 			rt.Close()
-			rt = nil
 		}
 	}()
 	cacheOpts, cacheOn := cfg.CacheOptions()

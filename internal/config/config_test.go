@@ -302,3 +302,26 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("want not-exist error, got %v", err)
 	}
 }
+
+// TestBuildFailureClosesWhatItOpened: a backend that cannot be opened
+// makes Build return an error (never a panic), naming the backend.
+func TestBuildFailureClosesWhatItOpened(t *testing.T) {
+	dir := t.TempDir()
+	doc := strings.Replace(base, `dsn = "/tmp/x.db"`, `dsn = "`+filepath.Join(dir, "ok.db")+`"`, 1) + `
+[backend.broken]
+type = "pinstore"
+driver = "sqlite"
+dsn = "` + filepath.Join(dir, "no-such-dir", "x.db") + `"
+`
+	cfg, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := Build(context.Background(), cfg, nil)
+	if err == nil || rt != nil {
+		t.Fatalf("Build with an unopenable store: %v, %v", rt, err)
+	}
+	if !strings.Contains(err.Error(), "backend.broken") {
+		t.Fatalf("error does not name the backend: %v", err)
+	}
+}
