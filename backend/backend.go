@@ -117,7 +117,9 @@ type PatronChecker interface {
 // Invalidator is implemented by backends whose accounts change (PIN
 // change, reset, lock, suspend, card change): it calls fn with the ID each
 // time an account's generation changes, in this process or (when it can see
-// them) in others. fn must be quick and must not call back into the backend.
+// them) in others. The ID "" means every account: changes may have been
+// missed (e.g. a PostgreSQL listener reconnected), so whatever is cached
+// must go. fn must be quick and must not call back into the backend.
 type Invalidator interface {
 	OnInvalidate(fn func(id string))
 }

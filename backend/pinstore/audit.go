@@ -11,7 +11,7 @@ import (
 type AuditEntry struct {
 	At       time.Time
 	Operator string
-	Action   string // add, update, set-pin, reset-pin, change-pin, unlock, suspend, resume, expire, delete, replace-card, import-create, import-update, export-hash
+	Action   string // add, update, set-pin, reset-pin, change-pin, unlock, suspend, resume, expire, delete, replace-card, import-create, import-update, export-hash, issue-setup-code, setup-pin
 	PatronID string
 	Detail   string
 }

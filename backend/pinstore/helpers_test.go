@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -36,17 +36,19 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// newStore opens a store in a temp dir with cheap hashing and a test clock.
+// newStore opens a store in a temp dir with cheap hashing and a test clock,
+// on the driver of the conformance run t belongs to (SQLite otherwise).
 func newStore(t testing.TB, mod func(*Options)) (*Store, *clock) {
 	t.Helper()
 	clk := &clock{t: t0}
+	env := envFor(t)
 	o := Options{
-		Driver:   "sqlite",
-		DSN:      filepath.Join(t.TempDir(), "pins.db"),
+		Driver:   env.driver,
+		DSN:      env.newDSN(t),
 		Hash:     cheap,
 		Now:      clk.Now,
 		Location: hkt,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:   slog.New(slog.NewTextHandler(testLogOut(), nil)),
 	}
 	if mod != nil {
 		mod(&o)
@@ -79,3 +81,12 @@ func addWithPIN(t testing.TB, s *Store, id string) {
 
 // passhashZero is the zero Params: Open then uses passhash.DefaultParams.
 func passhashZero() passhash.Params { return passhash.Params{} }
+
+// testLogOut is where test stores log: nowhere, or stderr with
+// PINSTORE_TEST_LOG set.
+func testLogOut() io.Writer {
+	if os.Getenv("PINSTORE_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}

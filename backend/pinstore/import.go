@@ -245,7 +245,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 	var changedIDs []string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		changedIDs = changedIDs[:0]
-		sel, err := tx.PrepareContext(ctx, s.d.rebind(qSelectPatron))
+		sel, err := tx.PrepareContext(ctx, s.d.rebind(qSelectPatron+s.d.forUpdate))
 		if err != nil {
 			return err
 		}

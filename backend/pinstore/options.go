@@ -10,10 +10,12 @@ import (
 
 // Options configure Open. Zero fields take the defaults noted.
 type Options struct {
-	// Driver is the SQL engine: "sqlite" (the default; modernc.org/sqlite, no cgo).
+	// Driver is the SQL engine: "sqlite" (the default; modernc.org/sqlite,
+	// no cgo) or "postgres" (github.com/jackc/pgx/v5).
 	Driver string
 	// DSN is the database: for sqlite a file path (or a "file:" URI);
-	// ":memory:" is a private in-memory database for tests.
+	// ":memory:" is a private in-memory database for tests. For postgres a
+	// URL (postgres://user@host/db) or a key=value string.
 	DSN string
 	// Policy is the PIN rules ([pin_policy]); zero value = DefaultPolicy.
 	Policy Policy
@@ -35,10 +37,11 @@ type Options struct {
 	// verification and new hash); when it is full the call fails with an
 	// error wrapping backend.ErrBusy. nil = unbounded, on the caller's goroutine.
 	HashPool *hashpool.Pool
-	// WatchChanges starts a goroutine (stopped by Close) that polls the
-	// changes table for generation bumps committed by other processes
-	// (binderyctl against the same file) and calls the OnInvalidate
-	// callbacks for them. Ignored for ":memory:".
+	// WatchChanges starts a goroutine (stopped by Close) that hears of
+	// generation bumps committed by other processes (binderyctl, other
+	// instances) and calls the OnInvalidate callbacks for them: on SQLite
+	// by polling the changes table, on PostgreSQL by LISTEN (and with
+	// AllIDs after a reconnect). Ignored for ":memory:".
 	WatchChanges bool
 	// WatchInterval is the polling period of WatchChanges; 0 = 250ms.
 	WatchInterval time.Duration

@@ -35,7 +35,7 @@ const (
 	first_failure_at = CASE WHEN ` + failureRestart + ` THEN $2 ELSE first_failure_at END,
 	last_failure_at = $2,
 	last_failure_addr = $4,
-	locked_until = CASE WHEN ` + failureLocks + ` THEN $6 ELSE NULL END,
+	locked_until = CASE WHEN ` + failureLocks + ` THEN CAST($6 AS BIGINT) ELSE NULL END,
 	generation = CASE WHEN ` + failureLocks + ` THEN generation + 1 ELSE generation END
 WHERE id = $1 AND status = 'active' AND (locked_until IS NULL OR locked_until <= $2)
 RETURNING failure_count, locked_until, generation`
@@ -77,7 +77,7 @@ WHERE old_id = $1 OR new_id = $1 ORDER BY seq`
 )
 
 // listQuery builds the SELECT of ListPatrons with only the filters given.
-func listQuery(o ListOptions) (string, []any) {
+func listQuery(o ListOptions, noLimit any) (string, []any) {
 	var where []string
 	var args []any
 	add := func(cond string, v any) {
@@ -87,7 +87,7 @@ func listQuery(o ListOptions) (string, []any) {
 	if o.Prefix != "" {
 		args = append(args, o.Prefix)
 		n := strconv.Itoa(len(args))
-		where = append(where, "substr(id, 1, length($"+n+")) = $"+n)
+		where = append(where, "substr(id, 1, length(CAST($"+n+" AS TEXT))) = CAST($"+n+" AS TEXT)")
 	}
 	if o.Category != "" {
 		add("category = $?", o.Category)
@@ -103,9 +103,9 @@ func listQuery(o ListOptions) (string, []any) {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY id"
-	limit := o.Limit
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+	var limit any = o.Limit
+	if o.Limit <= 0 {
+		limit = noLimit // -1 on SQLite, NULL on PostgreSQL
 	}
 	args = append(args, limit, max(o.Offset, 0))
 	q += " LIMIT $" + strconv.Itoa(len(args)-1) + " OFFSET $" + strconv.Itoa(len(args))

@@ -87,4 +87,18 @@ END;`,
 	`CREATE INDEX patrons_lower_id ON patrons (lower(id));
 CREATE INDEX patrons_lower_name ON patrons (lower(name));
 CREATE INDEX patrons_lower_email ON patrons (lower(email));`,
+
+	// 4: one-time set-up codes for the self-service PIN page (setupcode.go).
+	// One code per ID; code_hash is HMAC-SHA256(salt, code) in hex;
+	// patron_uuid ties the code to the person (a deleted and re-added ID does
+	// not inherit it).
+	`CREATE TABLE setup_codes (
+	id          TEXT   PRIMARY KEY,
+	patron_uuid TEXT   NOT NULL,
+	salt        TEXT   NOT NULL,
+	code_hash   TEXT   NOT NULL,
+	issued_at   BIGINT NOT NULL,
+	expires_at  BIGINT NOT NULL,
+	issued_by   TEXT   NOT NULL DEFAULT ''
+);`,
 }

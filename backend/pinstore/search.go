@@ -158,6 +158,9 @@ func (t *sqlFilter) translate(f *backend.Filter, sup bool, depth int) string {
 	if col.constant != nil {
 		return constantMatch(f, col.constant, sup)
 	}
+	if strings.ContainsRune(f.Value+f.Initial+f.Final+strings.Join(f.Any, ""), 0) {
+		return sqlFalse // no stored text holds NUL (PostgreSQL cannot even take it as an argument)
+	}
 	var cond string
 	switch f.Op {
 	case backend.FilterEqual:

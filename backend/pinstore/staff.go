@@ -126,6 +126,9 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, r *record) error {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, s.d.rebind(qInsertPatron), r.args()...)
+	if err != nil && s.d.unique(err) { // inserted concurrently by another instance
+		return fmt.Errorf("%q: %w", r.ID, ErrExists)
+	}
 	return err
 }
 
@@ -193,7 +196,7 @@ func (s *Store) GetPatron(ctx context.Context, id string) (*Patron, error) {
 
 // ListPatrons returns the patrons that match o, ordered by ID.
 func (s *Store) ListPatrons(ctx context.Context, o ListOptions) ([]Patron, error) {
-	q, args := listQuery(o)
+	q, args := listQuery(o, s.d.noLimit)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, s.dbErr("list patrons", err)

@@ -40,6 +40,7 @@ type Store struct {
 	lmu       sync.Mutex
 	listeners []func(id string)
 
+	dsn       string             // PostgreSQL: for the LISTEN connection
 	stopWatch context.CancelFunc // nil when no watcher runs
 	watchDone chan struct{}
 
@@ -103,20 +104,44 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.w, err = sql.Open(d.name, wdsn); err != nil {
 		return nil, fmt.Errorf("pinstore: open: %w", err)
 	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetConnMaxIdleTime(0)
-	s.w.SetConnMaxLifetime(0)
+	if d.pool > 0 { // PostgreSQL: one pool for all, row locks serialise writers
+		s.w.SetMaxOpenConns(d.pool)
+		s.w.SetMaxIdleConns(d.pool)
+		s.w.SetConnMaxIdleTime(5 * time.Minute)
+		s.dsn, s.r = wdsn, s.w
+	} else {
+		s.w.SetMaxOpenConns(1)
+		s.w.SetConnMaxIdleTime(0)
+		s.w.SetConnMaxLifetime(0)
+	}
 	if shared {
 		s.r = s.w
-	} else if s.r, err = sql.Open(d.name, rdsn); err != nil {
-		s.w.Close()
-		return nil, fmt.Errorf("pinstore: open: %w", err)
+	} else if s.r == nil {
+		if s.r, err = sql.Open(d.name, rdsn); err != nil {
+			s.w.Close()
+			return nil, fmt.Errorf("pinstore: open: %w", err)
+		}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		if !errors.Is(err, backend.ErrReadOnly) || d.readOnlyDSNs == nil {
+			return nil, err
+		}
+		// The file cannot be written (read-only filesystem or permissions):
+		// serve binds from it as it is, when its schema is current. Every
+		// write then fails with ErrReadOnly (80 over LDAP).
+		if rerr := s.openReadOnly(ctx, o.DSN); rerr != nil {
+			return nil, fmt.Errorf("%w (and reading it only: %v)", err, rerr)
+		}
+		s.log.Warn("pinstore: the store cannot be written; serving binds read-only (PIN changes, lockout counting and staff changes fail until it is writable again)", "err", err)
+		return s, nil
 	}
-	if o.WatchChanges && !shared {
+	if o.WatchChanges && d.pool > 0 {
+		if err := s.startListen(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	} else if o.WatchChanges && !shared {
 		if err := s.startWatch(ctx, o.WatchInterval); err != nil {
 			s.Close()
 			return nil, err
@@ -144,14 +169,33 @@ func (s *Store) Policy() Policy { return s.policy }
 
 func (s *Store) now() time.Time { return s.clock().UTC() }
 
-// migrate applies the migrations not yet recorded, each in a transaction.
+// migrate applies the migrations not yet recorded, each in a transaction,
+// on one connection; on PostgreSQL under an advisory lock, so instances
+// starting together cannot race.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, qCreateMigrations); err != nil {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return s.dbErr("migrate", err)
+	}
+	defer conn.Close()
+	if s.d.lockMigrations != nil {
+		unlock, err := s.d.lockMigrations(ctx, conn)
+		if err != nil {
+			return s.dbErr("migrate", err)
+		}
+		defer unlock()
+	}
+	if _, err := conn.ExecContext(ctx, qCreateMigrations); err != nil {
 		return s.dbErr("migrate", err)
 	}
 	for i, m := range s.d.migrations {
 		version := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := func() error {
+			tx, err := conn.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback()
 			var have int
 			if err := tx.QueryRowContext(ctx, qMaxMigration).Scan(&have); err != nil {
 				return err
@@ -165,9 +209,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, m); err != nil {
 				return fmt.Errorf("migration %d: %w", version, err)
 			}
-			_, err := tx.ExecContext(ctx, s.d.rebind(qInsertMigration), version, s.now().UnixMilli())
-			return err
-		})
+			if _, err := tx.ExecContext(ctx, s.d.rebind(qInsertMigration), version, s.now().UnixMilli()); err != nil {
+				return err
+			}
+			return tx.Commit()
+		}()
 		if err != nil {
 			return s.dbErr("migrate", err)
 		}
@@ -211,7 +257,11 @@ var errInvalid = errors.New("invalid input")
 func get(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, d *dialect, id string) (*record, error) {
-	r, err := scanRecord(q.QueryRowContext(ctx, d.rebind(qSelectPatron), id))
+	query := qSelectPatron
+	if _, inTx := q.(*sql.Tx); inTx {
+		query += d.forUpdate // PostgreSQL: hold the row until the commit
+	}
+	r, err := scanRecord(q.QueryRowContext(ctx, d.rebind(query), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%q: %w", id, backend.ErrNotFound)
 	}
@@ -229,4 +279,33 @@ func validID(id string) error {
 		}
 	}
 	return nil
+}
+
+// openReadOnly reopens the store for reading only and checks that no
+// migration is due.
+func (s *Store) openReadOnly(ctx context.Context, dsn string) error {
+	var lastErr error
+	for _, immutable := range []bool{false, true} {
+		rdsn, err := s.d.readOnlyDSNs(dsn, immutable)
+		if err != nil {
+			return err
+		}
+		db, err := sql.Open(s.d.name, rdsn)
+		if err != nil {
+			return err
+		}
+		var have int
+		if err := db.QueryRowContext(ctx, qMaxMigration).Scan(&have); err != nil {
+			db.Close()
+			lastErr = err
+			continue
+		}
+		if have != len(s.d.migrations) {
+			db.Close()
+			return fmt.Errorf("the schema is at version %d and this bindery needs %d: make the store writable once so it can migrate", have, len(s.d.migrations))
+		}
+		s.w, s.r = db, db
+		return nil
+	}
+	return lastErr
 }

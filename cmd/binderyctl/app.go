@@ -108,7 +108,7 @@ func (a *app) store(name string) (*pinstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := cfg.Backends[name]; ok && b.Type == "pinstore" && relativeDSN(b.DSN) {
+	if b, ok := cfg.Backends[name]; ok && b.Type == "pinstore" && b.Driver != "postgres" && relativeDSN(b.DSN) {
 		wd, _ := os.Getwd()
 		a.warnf("backend.%s.dsn %q is a relative path: opening it in the current folder %s", name, b.DSN, wd)
 	}

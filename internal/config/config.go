@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Config is the whole file.
@@ -25,6 +26,7 @@ type Config struct {
 	Server          Server              `toml:"server"`
 	Log             Log                 `toml:"log"`
 	HTTP            HTTP                `toml:"http"`
+	Web             Web                 `toml:"web"`
 	PINPolicy       PINPolicy           `toml:"pin_policy"`
 	Lockout         Lockout             `toml:"lockout"`
 	Cache           Cache               `toml:"cache"`
@@ -81,6 +83,22 @@ type Log struct {
 type HTTP struct {
 	Listen string `toml:"listen"` // e.g. "127.0.0.1:9389"; "" = off
 }
+
+// Web is [web]: the self-service PIN page (package web).
+type Web struct {
+	Enabled bool `toml:"enabled"`
+	// Listen is the page's own address; "" = served on the [http] listener.
+	Listen string `toml:"listen"`
+	// SetupCodeTTL is how long a set-up code from binderyctl stays valid
+	// (default "336h", 14 days).
+	SetupCodeTTL string `toml:"setup_code_ttl"`
+	// BaseURL, when set, is printed by binderyctl with each set-up code
+	// (e.g. "https://library.example.edu:8443").
+	BaseURL string `toml:"base_url"`
+}
+
+// DefaultSetupCodeTTL is the default [web] setup_code_ttl.
+const DefaultSetupCodeTTL = 14 * 24 * time.Hour
 
 // PINPolicy is [pin_policy].
 type PINPolicy struct {
@@ -319,6 +337,9 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Web.SetupCodeTTL == "" {
+		c.Web.SetupCodeTTL = DefaultSetupCodeTTL.String()
+	}
 	for i := range c.Routes {
 		if c.Routes[i].Case == "" {
 			c.Routes[i].Case = "none"
@@ -400,6 +421,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	if c.HTTP.Listen != "" && !validHostPort(c.HTTP.Listen) {
 		add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
+	p = append(p, c.Web.validate(c)...)
 
 	pp := &c.PINPolicy
 	if pp.MinLength < 1 {
@@ -635,14 +657,21 @@ func (b *Backend) validate(key string, md *toml.MetaData) Problems {
 		}
 	case "pinstore":
 		switch b.Driver {
-		case "sqlite":
+		case "sqlite", "postgres":
 		case "":
-			add("%s.driver: required (sqlite)", key)
+			add("%s.driver: required (sqlite or postgres)", key)
 		default:
-			add("%s.driver: %q is not supported (sqlite)", key, b.Driver)
+			add("%s.driver: %q is not supported (sqlite or postgres)", key, b.Driver)
 		}
-		if b.DSN == "" {
+		switch {
+		case b.DSN == "" && b.Driver == "postgres":
+			add("%s.dsn: required (a URL, e.g. postgres://bindery@db.example.edu/bindery)", key)
+		case b.DSN == "":
 			add("%s.dsn: required (the database file, e.g. /var/lib/bindery/pins.db)", key)
+		case b.Driver == "postgres":
+			if _, err := pgconn.ParseConfig(b.DSN); err != nil { // err may quote the password: not shown
+				add("%s.dsn: not a PostgreSQL URL or key=value string", key)
+			}
 		}
 	case "static":
 		seen := map[string]bool{}

@@ -223,6 +223,8 @@ type="static"`, true, []string{"server.suffix: required"}},
 		{"backend foreign key", "[backend.x]\ntype = \"static\"\nurls = [\"ldap://a\"]", false, []string{"backend.x.urls: not a key of a \"static\" backend"}},
 		{"pinstore driver", "[backend.x]\ntype = \"pinstore\"\ndriver = \"mysql\"\ndsn = \"a\"", false, []string{"backend.x.driver:"}},
 		{"pinstore dsn", "[backend.x]\ntype = \"pinstore\"\ndriver = \"sqlite\"", false, []string{"backend.x.dsn: required"}},
+		{"postgres dsn", "[backend.x]\ntype = \"pinstore\"\ndriver = \"postgres\"", false, []string{"backend.x.dsn: required (a URL"}},
+		{"postgres bad dsn", "[backend.x]\ntype = \"pinstore\"\ndriver = \"postgres\"\ndsn = \"postgres://u:secret@h:notaport/db\"", false, []string{"backend.x.dsn: not a PostgreSQL URL"}},
 		{"ldap urls", "[backend.x]\ntype = \"ldap\"\nbase_dn = \"dc=x\"", false, []string{"backend.x.urls: at least one"}},
 		{"ldap url scheme", "[backend.x]\ntype = \"ldap\"\nurls = [\"http://a\"]\nbase_dn = \"dc=x\"", false, []string{"backend.x.urls[0]:"}},
 		{"ldap filter placeholder", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nuser_filter = \"(uid=x)\"", false, []string{"backend.x.user_filter:", "{id}"}},
@@ -323,5 +325,20 @@ dsn = "` + filepath.Join(dir, "no-such-dir", "x.db") + `"
 	}
 	if !strings.Contains(err.Error(), "backend.broken") {
 		t.Fatalf("error does not name the backend: %v", err)
+	}
+}
+
+// TestPostgresDriver: driver = "postgres" with a URL is accepted, and a bad
+// DSN is refused without quoting it (it may hold a password).
+func TestPostgresDriver(t *testing.T) {
+	good := strings.Replace(strings.Replace(base, `driver = "sqlite"`, `driver = "postgres"`, 1),
+		`dsn = "/tmp/x.db"`, `dsn = "postgres://bindery@127.0.0.1:5432/bindery?sslmode=disable"`, 1)
+	if _, err := Parse([]byte(good)); err != nil {
+		t.Fatalf("postgres config refused: %v", err)
+	}
+	bad := strings.Replace(good, "bindery@127.0.0.1:5432", "bindery:s3cret@127.0.0.1:notaport", 1)
+	_, err := Parse([]byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "backend.pins.dsn:") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad DSN: %v", err)
 	}
 }

@@ -1,0 +1,40 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// validate checks [web]: its listen address (or the [http] one to share),
+// the set-up code lifetime, the base URL, and that there is a PIN store to
+// serve.
+func (w *Web) validate(c *Config) Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if w.Listen != "" && !validHostPort(w.Listen) {
+		add("web.listen: %q is not host:port", w.Listen)
+	}
+	checkDuration(&p, "web.setup_code_ttl", w.SetupCodeTTL, false)
+	if w.BaseURL != "" && !strings.HasPrefix(w.BaseURL, "https://") && !strings.HasPrefix(w.BaseURL, "http://") {
+		add("web.base_url: %q must start with https:// or http://", w.BaseURL)
+	}
+	if !w.Enabled {
+		return p
+	}
+	if w.Listen == "" && c.HTTP.Listen == "" {
+		add("web.listen: required when [http] listen is empty (the page is served on the [http] listener otherwise)")
+	}
+	if len(c.backendsOfType("pinstore")) == 0 {
+		add("web.enabled: the PIN page needs a pinstore backend")
+	}
+	return p
+}
+
+// WebListen is the address the PIN page is served on: [web] listen, else
+// the [http] listen.
+func (c *Config) WebListen() string {
+	if c.Web.Listen != "" {
+		return c.Web.Listen
+	}
+	return c.HTTP.Listen
+}
