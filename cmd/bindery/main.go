@@ -22,6 +22,7 @@ import (
 
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/configs"
+	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/internal/config"
 )
 
@@ -70,7 +71,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	logger := config.NewLogger(cfg.Log, stderr)
+	// Log lines are queued and written by one goroutine (internal/asynclog),
+	// so that no operation waits for stderr; Close flushes them at exit.
+	alog := asynclog.NewWriter(stderr, 0)
+	defer alog.Close()
+	logger := slog.New(asynclog.Wrap(config.NewLogger(cfg.Log, alog).Handler(), alog))
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -96,6 +101,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rt.Server.Observer = obs.observer()
+	if err := setupWeb(cfg, &current, obs, logger); err != nil {
+		rt.Close()
+		fmt.Fprintln(stderr, "bindery:", err)
+		return 1
+	}
 	err = serve(ctx, rt, obs, func() { reload(ctx, *path, rt, &current, logger) })
 	current.Load().Close()
 	if err != nil {

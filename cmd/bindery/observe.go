@@ -24,6 +24,7 @@ type observability struct {
 	metrics *metrics.Metrics
 	audit   *audit.Log
 	http    *http.Server
+	web     *http.Server // the PIN page on its own [web] listen; nil when it shares http (web.go)
 	current *atomic.Pointer[config.Runtime]
 	serving atomic.Bool // the LDAP listeners are up
 }
@@ -168,27 +169,43 @@ func (o *observability) ready(ctx context.Context) []metrics.Check {
 	return checks
 }
 
-// startHTTP serves the HTTP endpoints until shutdown.
+// startHTTP serves the HTTP endpoints (and the PIN page) until shutdown.
+// A server with a TLSConfig serves HTTPS.
 func (o *observability) startHTTP(logger *slog.Logger) error {
-	if o.http == nil {
-		return nil
-	}
-	l, err := net.Listen("tcp", o.http.Addr)
-	if err != nil {
-		return fmt.Errorf("http listen: %w", err)
-	}
-	logger.Info("serving metrics and health", "http", l.Addr().String())
-	go func() {
-		if err := o.http.Serve(l); err != nil && err != http.ErrServerClosed {
-			logger.Error("http server stopped", "err", err)
+	for _, s := range []struct {
+		srv  *http.Server
+		what string
+	}{{o.http, "metrics and health"}, {o.web, "the PIN page"}} {
+		if s.srv == nil {
+			continue
 		}
-	}()
+		l, err := net.Listen("tcp", s.srv.Addr)
+		if err != nil {
+			return fmt.Errorf("http listen: %w", err)
+		}
+		logger.Info("serving "+s.what, "http", l.Addr().String(), "https", s.srv.TLSConfig != nil)
+		srv := s.srv
+		go func() {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && err != http.ErrServerClosed {
+				logger.Error("http server stopped", "err", err)
+			}
+		}()
+	}
 	return nil
 }
 
 func (o *observability) close(ctx context.Context) {
 	if o.http != nil {
 		o.http.Shutdown(ctx)
+	}
+	if o.web != nil {
+		o.web.Shutdown(ctx)
 	}
 	if o.audit != nil {
 		o.audit.Close()

@@ -69,5 +69,6 @@ func restartNeeded(old, new *config.Config) []string {
 	cmp("hashing", old.Hashing, new.Hashing)
 	cmp("log", old.Log, new.Log)
 	cmp("http", old.HTTP, new.HTTP)
+	cmp("web", old.Web, new.Web)
 	return keys
 }

@@ -46,7 +46,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"patron add", "ID --name NAME [--email E] [--category C] [--institution I] [--active-from YYYY-MM-DD] [--expires YYYY-MM-DD]", "add a patron to the PIN store (no PIN yet)", cmdPatronAdd},
+		{"patron add", "ID --name NAME [--email E] [--category C] [--institution I] [--active-from YYYY-MM-DD] [--expires YYYY-MM-DD] [--setup-code]", "add a patron to the PIN store (no PIN yet)", cmdPatronAdd},
 		{"patron update", "ID [--name NAME] [--email E] [--category C] [--institution I] [--active-from YYYY-MM-DD|none] [--expires YYYY-MM-DD|none]", "change a patron's details or dates (e.g. renew an expired account)", cmdPatronUpdate},
 		{"patron show", "ID", "show one patron (never the PIN hash)", cmdPatronShow},
 		{"patron list", "[--category C] [--status S] [--prefix P] [--limit N]", "list patrons", cmdPatronList},
@@ -57,6 +57,7 @@ func init() {
 		{"pin set", "ID", "set the PIN the patron chose (read from standard input)", cmdPinSet},
 		{"pin reset", "ID", "give a one-time PIN the patron must change at next login", cmdPinReset},
 		{"unlock", "ID", "clear the failure count and any lock", cmdUnlock},
+		{"setup-code", "ID", "issue a one-time code for the self-service PIN page (printed once)", cmdSetupCode},
 		{"card replace", "OLD NEW", "move a patron to a new card number (PIN and history kept)", cmdCardReplace},
 		{"import", "FILE.csv [--strict] [--backend NAME]", "load patrons from CSV (\"-\" reads standard input)", cmdImport},
 		{"export", "[--with-hashes] [--backend NAME]", "write every patron as CSV to standard output", cmdExport},

@@ -49,6 +49,7 @@ func cmdPatronAdd(a *app, args []string) error {
 	var from, expires dateFlag
 	fs.Var(&from, "active-from", "first day the account works")
 	fs.Var(&expires, "expires", "day the account stops working")
+	setupCode := fs.Bool("setup-code", false, "also issue a one-time code for the self-service PIN page")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -78,12 +79,22 @@ func cmdPatronAdd(a *app, args []string) error {
 	if err != nil {
 		return a.clerkErr(err, s, t.id)
 	}
-	if a.json {
+	if a.json && !*setupCode {
 		return writeJSON(a.stdout, viewOf(got))
+	}
+	if a.json {
+		if err := writeJSON(a.stdout, viewOf(got)); err != nil {
+			return err
+		}
+		return a.issueSetupCode(t.id)
 	}
 	fmt.Fprintf(a.stdout, "Added %s (%s", got.ID, got.Name)
 	if got.Institution != "" {
 		fmt.Fprintf(a.stdout, ", %s", got.Institution)
+	}
+	if *setupCode {
+		fmt.Fprintln(a.stdout, ").")
+		return a.issueSetupCode(t.id)
 	}
 	fmt.Fprintf(a.stdout, ").\nNo PIN yet: `binderyctl pin set %s` (the patron types one) or `binderyctl pin reset %s` (a one-time PIN).\n", got.ID, got.ID)
 	return nil
