@@ -215,6 +215,14 @@ func (c *conn) readFailed(err error) {
 // drain waits until every operation in flight has finished, or until the
 // shutdown deadline forces the connection closed.
 func (c *conn) drain() {
+	c.mu.Lock()
+	idle := c.inflight == 0 // only the reader starts operations, and it is here
+	c.mu.Unlock()
+	if idle {
+		// Every operation has answered (finish runs after respond); its
+		// wg.Done may still be on its way, but nothing is left to wait for.
+		return
+	}
 	done := make(chan struct{})
 	go func() {
 		c.wg.Wait()

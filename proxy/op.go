@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,7 @@ type op struct {
 	name     string // operation name
 	reason   backend.Reason
 	logArgs  []any
+	logBuf   [12]any   // logArgs' first backing array: a bind's details fit
 	bindInfo *bindInfo // binds only
 }
 
@@ -54,6 +56,7 @@ func (c *conn) newOp(m *wire.Message) *op {
 		respTag: responseTag(m),
 	}
 	o.name = opName(m)
+	o.logArgs = o.logBuf[:0]
 	return o
 }
 
@@ -195,6 +198,9 @@ func allowedWhenRestricted(m *wire.Message) bool {
 	return false
 }
 
+// respBufs holds buffers for responses that are a result alone (binds).
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 // respond turns the handler's outcome into one response, writes it (unless
 // the operation was abandoned) and logs once.
 func (c *conn) respond(o *op, err error) {
@@ -221,7 +227,19 @@ func (c *conn) respond(o *op, err error) {
 		controls, buf = nil, nil
 	}
 	var out []byte
-	if len(buf) > 0 {
+	pooled := len(buf) == 0
+	if pooled {
+		// A result alone: build it in a reused buffer (c.write is done
+		// with it when it returns).
+		bp := respBufs.Get().(*[]byte)
+		defer func() {
+			if cap(out) <= 4<<10 {
+				*bp = out[:0]
+				respBufs.Put(bp)
+			}
+		}()
+		out = (*bp)[:0]
+	} else {
 		out = buf
 	}
 	switch o.respTag {
@@ -246,18 +264,8 @@ func (c *conn) respond(o *op, err error) {
 // logResult writes the one log line of an operation: every bind, and any
 // other operation that did not succeed.
 func (c *conn) logResult(o *op, code int, err error) {
-	args := []any{"op", o.name, "client", c.client, "msgid", o.id, "code", code, "duration", time.Since(o.start)}
-	if o.reason != "" {
-		args = append(args, "reason", string(o.reason))
-	}
-	args = append(args, o.logArgs...)
-	if o.abandoned.Load() {
-		args = append(args, "abandoned", true)
-	}
 	var pe *panicError
-	if err != nil && !errors.As(err, &pe) {
-		args = append(args, "err", err.Error())
-	}
+	isPanic := err != nil && errors.As(err, &pe)
 	level := slog.LevelDebug
 	switch {
 	case code == ldap.LDAPResultOther:
@@ -267,9 +275,26 @@ func (c *conn) logResult(o *op, code int, err error) {
 	case code != ldap.LDAPResultSuccess && code != ldap.LDAPResultCompareFalse && code != ldap.LDAPResultCompareTrue:
 		level = slog.LevelInfo
 	}
-	if pe != nil && level == slog.LevelError {
+	if isPanic && level == slog.LevelError {
 		// Already logged with its stack.
 		return
 	}
-	c.log().Log(context.Background(), level, o.name, args...)
+	log := c.log()
+	if !log.Enabled(context.Background(), level) {
+		// Filtered out ([log] level): do not build the line at all.
+		return
+	}
+	args := make([]any, 0, 10+len(o.logArgs)+6)
+	args = append(args, "op", o.name, "client", c.client, "msgid", o.id, "code", code, "duration", time.Since(o.start))
+	if o.reason != "" {
+		args = append(args, "reason", string(o.reason))
+	}
+	args = append(args, o.logArgs...)
+	if o.abandoned.Load() {
+		args = append(args, "abandoned", true)
+	}
+	if err != nil && !isPanic {
+		args = append(args, "err", err.Error())
+	}
+	log.Log(context.Background(), level, o.name, args...)
 }

@@ -61,16 +61,18 @@ func TestMeasureMemory(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		next manyBackend
+		drop bool
 	}{
-		{"one shared entry (cache overhead only)", manyBackend{shared: &backend.Entry{ID: "x"}}},
-		{"own entry per ID (pinstore-like: 8 short strings)", manyBackend{}},
+		{"one shared entry (cache overhead only)", manyBackend{shared: &backend.Entry{ID: "x"}}, false},
+		{"own entry per ID (pinstore-like: 8 short strings)", manyBackend{}, false},
+		{"own entry per ID, Options.DropEntries", manyBackend{}, true},
 	} {
 		ids := make([]string, n)
 		for i := range ids {
 			ids[i] = "CU" + strconv.Itoa(1000000+i) // 9 characters, like a JULAC ID
 		}
 		before := heap()
-		c := New("m", tc.next, Options{MaxEntries: n})
+		c := New("m", tc.next, Options{MaxEntries: n, DropEntries: tc.drop})
 		ctx := context.Background()
 		for _, id := range ids {
 			if _, ok, _ := c.Authenticate(ctx, backend.Credentials{ID: id, Password: "Library2026"}); !ok {

@@ -44,6 +44,12 @@ type Options struct {
 	// success with the same password younger than this still succeeds.
 	// 0: off.
 	ServeStaleFor time.Duration
+	// DropEntries keeps no backend.Entry with a positive entry: a cached
+	// bind's Result has no Entry and Lookup always asks the backend. It
+	// saves the entry's memory (about 200 bytes per cached ID for a
+	// pinstore entry, see README) and suits backends whose Lookup is local
+	// and cheap (pinstore's SQLite), not a remote directory.
+	DropEntries bool
 	// Now is the clock for entry ages; nil: time.Now. (The LRU's own
 	// expiry of dead entries uses the real clock.)
 	Now func() time.Time
@@ -79,6 +85,8 @@ type Cache struct {
 	neg   int64 // negative TTL, nanoseconds; 0 = off
 	stale int64 // serve stale for, nanoseconds; 0 = off
 	now   func() time.Time
+
+	dropEntries bool
 
 	pos  *expirable.LRU[string, positive]
 	negs *expirable.LRU[string, negative] // nil when off
@@ -129,13 +137,14 @@ func New(name string, next backend.Authenticator, opts Options) *Cache {
 		opts.Now = time.Now
 	}
 	c := &Cache{
-		name:    name,
-		next:    next,
-		key:     newMACKey(),
-		ttl:     int64(opts.TTL),
-		stale:   int64(opts.ServeStaleFor),
-		now:     opts.Now,
-		pending: map[string]*pendingCall{},
+		name:        name,
+		next:        next,
+		key:         newMACKey(),
+		ttl:         int64(opts.TTL),
+		stale:       int64(opts.ServeStaleFor),
+		dropEntries: opts.DropEntries,
+		now:         opts.Now,
+		pending:     map[string]*pendingCall{},
 	}
 	// Keep entries as long as either use of them lasts.
 	c.pos = expirable.NewLRU[string, positive](opts.MaxEntries, nil, max(opts.TTL, opts.ServeStaleFor))
@@ -237,7 +246,11 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 	case ok:
 		// A must-change success is not cached: the next bind asks again.
 		if !res.MustChange && !dirty {
-			c.pos.Add(cr.ID, positive{mac: *mac, at: now, gen: res.Generation, entry: res.Entry})
+			e := res.Entry
+			if c.dropEntries {
+				e = nil
+			}
+			c.pos.Add(cr.ID, positive{mac: *mac, at: now, gen: res.Generation, entry: e})
 		}
 	default:
 		c.failed(cr.ID, mac, res, now, dirty)
@@ -324,9 +337,23 @@ func (c *Cache) end(id string, p *pendingCall) (dirty bool) {
 // Invalidate drops every entry of id, positive and negative, and keeps the
 // answer of any backend call for id now in flight out of the cache. The
 // backend calls it (backend.Invalidator) when an account's generation
-// changes.
+// changes. The ID "" means every account (the backend may have missed
+// changes, e.g. its notification connection was cut): the whole cache is
+// dropped and no call in flight is cached.
 func (c *Cache) Invalidate(id string) {
 	c.invalidations.Add(1)
+	if id == "" {
+		c.mu.Lock()
+		for _, p := range c.pending {
+			p.dirty = true
+		}
+		c.mu.Unlock()
+		c.pos.Purge()
+		if c.negs != nil {
+			c.negs.Purge()
+		}
+		return
+	}
 	c.mu.Lock()
 	if p := c.pending[id]; p != nil {
 		p.dirty = true

@@ -333,6 +333,36 @@ func TestLookupFromCache(t *testing.T) {
 	}
 }
 
+// TestDropEntries: with DropEntries the cache still answers binds, but
+// keeps no entry, so Lookup always asks the backend.
+func TestDropEntries(t *testing.T) {
+	for _, tc := range []struct {
+		drop        bool
+		wantLookups int64 // backend lookups after bind + Lookup
+		wantEntry   bool  // a cached bind's Result carries the entry
+	}{
+		{false, 0, true},
+		{true, 1, false},
+	} {
+		f := newFake()
+		c := New("fake", f, Options{DropEntries: tc.drop})
+		ctx := context.Background()
+		cr := backend.Credentials{ID: "CU1", Password: right}
+		c.Authenticate(ctx, cr)
+		res, ok, err := c.Authenticate(ctx, cr)
+		if !ok || err != nil || !res.Cached || f.calls.Load() != 1 {
+			t.Fatalf("drop=%v: second bind %+v %v %v, %d backend calls", tc.drop, res, ok, err, f.calls.Load())
+		}
+		if (res.Entry != nil) != tc.wantEntry {
+			t.Errorf("drop=%v: cached Result.Entry = %v", tc.drop, res.Entry)
+		}
+		e, err := c.Lookup(ctx, "CU1")
+		if err != nil || e == nil || e.ID != "CU1" || f.lookups.Load() != tc.wantLookups {
+			t.Errorf("drop=%v: Lookup = %+v, %v; %d backend lookups, want %d", tc.drop, e, err, f.lookups.Load(), tc.wantLookups)
+		}
+	}
+}
+
 func TestWrapKeepsInterfaces(t *testing.T) {
 	tests := []struct {
 		name                 string
@@ -391,5 +421,58 @@ func TestMACIsHMACSHA256(t *testing.T) {
 		if !hmac.Equal(got[:], want) {
 			t.Errorf("len %d: mismatch", len(pw))
 		}
+	}
+}
+
+// TestInvalidateAll: the ID "" drops every positive and negative entry
+// and keeps a call in flight out of the cache.
+func TestInvalidateAll(t *testing.T) {
+	f := newFake()
+	c := New("fake", f, Options{NegativeTTL: time.Minute})
+	ctx := context.Background()
+	creds := []backend.Credentials{{ID: "CU1", Password: right}, {ID: "CU2", Password: "Right-pin-2"}}
+	for _, cr := range creds {
+		if _, ok, _ := c.Authenticate(ctx, cr); !ok {
+			t.Fatalf("%s: first bind failed", cr.ID)
+		}
+	}
+	c.Authenticate(ctx, backend.Credentials{ID: "CU4", Password: wrong})
+	calls := f.calls.Load()
+	c.Invalidate("")
+	if n := c.Stats().Entries; n != 0 {
+		t.Fatalf("%d entries after Invalidate(\"\"), want 0", n)
+	}
+	for _, cr := range creds {
+		if res, ok, _ := c.Authenticate(ctx, cr); !ok || res.Cached {
+			t.Fatalf("%s after Invalidate(\"\"): ok=%v cached=%v, want a backend call", cr.ID, ok, res.Cached)
+		}
+	}
+	c.Authenticate(ctx, backend.Credentials{ID: "CU4", Password: wrong})
+	if got := f.calls.Load() - calls; got != 3 {
+		t.Fatalf("%d backend calls after Invalidate(\"\"), want 3 (negative entry dropped too)", got)
+	}
+
+	// A call in flight when everything is dropped is not cached.
+	gate := make(chan struct{})
+	f.mu.Lock()
+	f.gate = gate
+	f.mu.Unlock()
+	c.Invalidate("CU1")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+	}()
+	for f.waiting.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	c.Invalidate("")
+	close(gate)
+	<-done
+	f.mu.Lock()
+	f.gate = nil
+	f.mu.Unlock()
+	if res, _, _ := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right}); res.Cached {
+		t.Fatal("the answer of a call in flight during Invalidate(\"\") was cached")
 	}
 }

@@ -89,7 +89,7 @@ type Parser struct {
 	UPNSuffix string
 
 	once      sync.Once
-	suffix    []*ldap.RelativeDN
+	suffix    []rdn
 	suffixErr error
 }
 
@@ -118,7 +118,7 @@ func (p *Parser) init() {
 					p.suffixErr = fmt.Errorf("names: suffix %q has a multi-valued RDN", p.Suffix)
 				}
 			}
-			p.suffix = dn.RDNs
+			p.suffix = toRDNs(dn.RDNs, nil)
 		}
 	})
 }
@@ -162,6 +162,19 @@ func (p *Parser) Parse(name string) (Name, error) {
 		}
 		return Name{Kind: Person, ID: id}, nil
 	}
+	var buf [8]rdn
+	if rdns, ok := splitPlain(name, buf[:0]); ok {
+		n, err := p.classify(rdns)
+		// The ID is a substring of the request; copy it so that whoever
+		// keeps it (a cache key) does not keep the whole request alive.
+		n.ID = strings.Clone(n.ID)
+		return n, err
+	}
+	return p.parseDN(name, buf[:0])
+}
+
+// parseDN is Parse for any DN, through ldap.ParseDN.
+func (p *Parser) parseDN(name string, buf []rdn) (Name, error) {
 	dn, err := ldap.ParseDN(name)
 	if err != nil {
 		return Name{}, fmt.Errorf("names: parse: %w: %v", ErrInvalid, err)
@@ -177,24 +190,77 @@ func (p *Parser) Parse(name string) (Name, error) {
 			}
 		}
 	}
-	return p.classify(dn)
+	return p.classify(toRDNs(dn.RDNs, buf))
+}
+
+// rdn is one RDN: its first attribute type and value, and whether it has
+// more than one.
+type rdn struct {
+	typ, val string
+	multi    bool
+}
+
+func toRDNs(in []*ldap.RelativeDN, buf []rdn) []rdn {
+	out := buf[:0]
+	for _, r := range in {
+		x := rdn{multi: len(r.Attributes) != 1}
+		if len(r.Attributes) > 0 {
+			x.typ, x.val = r.Attributes[0].Type, r.Attributes[0].Value
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// splitPlain is the fast path of Parse for the DNs clients send in
+// practice (uid=CU1234567,ou=people,dc=library,dc=example,dc=edu): when
+// name has only printable ASCII without spaces, escapes, quotes or any of
+// + # ; < >, and every RDN is type=value with a valid type, ldap.ParseDN
+// would return exactly these types and values, so they are taken as
+// substrings without allocating. ok is false for anything else (and when
+// there are more RDNs than buf holds), and the caller uses ldap.ParseDN.
+func splitPlain(name string, buf []rdn) (_ []rdn, ok bool) {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c <= ' ' || c >= 0x7f:
+			return nil, false
+		case c == '\\' || c == '"' || c == '+' || c == '#' || c == ';' || c == '<' || c == '>':
+			return nil, false
+		}
+	}
+	out := buf[:0]
+	for rest := name; ; {
+		part := rest
+		comma := strings.IndexByte(rest, ',')
+		if comma >= 0 {
+			part, rest = rest[:comma], rest[comma+1:]
+		}
+		eq := strings.IndexByte(part, '=')
+		if eq <= 0 || !validType(part[:eq]) || len(out) == cap(out) {
+			return nil, false
+		}
+		out = append(out, rdn{typ: part[:eq], val: part[eq+1:]})
+		if comma < 0 {
+			return out, true
+		}
+	}
 }
 
 // classify places a parsed DN in the tree.
-func (p *Parser) classify(dn *ldap.DN) (Name, error) {
-	n, s := len(dn.RDNs), len(p.suffix)
-	if n < s || n > s+2 || !p.underSuffix(dn.RDNs[n-s:]) {
+func (p *Parser) classify(rdns []rdn) (Name, error) {
+	n, s := len(rdns), len(p.suffix)
+	if n < s || n > s+2 || !p.underSuffix(rdns[n-s:]) {
 		return Name{Kind: OtherDN}, nil
 	}
 	if n == s {
 		return Name{Kind: Suffix}, nil
 	}
-	ou := dn.RDNs[n-s-1]
-	if len(ou.Attributes) != 1 || !asciiEqualFold(ou.Attributes[0].Type, "ou") {
+	ou := rdns[n-s-1]
+	if ou.multi || !asciiEqualFold(ou.typ, "ou") {
 		return Name{Kind: OtherDN}, nil
 	}
 	var container string
-	switch v := ou.Attributes[0].Value; {
+	switch v := ou.val; {
 	case asciiEqualFold(v, OUPeople):
 		container = OUPeople
 	case asciiEqualFold(v, OUServices):
@@ -207,11 +273,11 @@ func (p *Parser) classify(dn *ldap.DN) (Name, error) {
 	if n == s+1 {
 		return Name{Kind: Container, ID: container}, nil
 	}
-	first := dn.RDNs[0]
-	if len(first.Attributes) != 1 {
+	first := rdns[0]
+	if first.multi {
 		return Name{}, fmt.Errorf("names: parse: %w: multi-valued RDN", ErrInvalid)
 	}
-	typ, val := first.Attributes[0].Type, first.Attributes[0].Value
+	typ, val := first.typ, first.val
 	var kind Kind
 	switch {
 	case container == OUPeople && (asciiEqualFold(typ, "uid") || asciiEqualFold(typ, "cn")):
@@ -231,13 +297,13 @@ func (p *Parser) classify(dn *ldap.DN) (Name, error) {
 
 // underSuffix reports whether rdns equal the suffix, comparing attribute
 // types and values without regard to ASCII case.
-func (p *Parser) underSuffix(rdns []*ldap.RelativeDN) bool {
+func (p *Parser) underSuffix(rdns []rdn) bool {
 	for i, r := range rdns {
-		if len(r.Attributes) != 1 {
+		if r.multi {
 			return false
 		}
-		a, b := r.Attributes[0], p.suffix[i].Attributes[0]
-		if !asciiEqualFold(a.Type, b.Type) || !asciiEqualFold(a.Value, b.Value) {
+		b := p.suffix[i]
+		if !asciiEqualFold(r.typ, b.typ) || !asciiEqualFold(r.val, b.val) {
 			return false
 		}
 	}

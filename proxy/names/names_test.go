@@ -237,3 +237,88 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestPlainMatchesParseDN: the fast path gives what ldap.ParseDN gives,
+// for every name it accepts, and declines the names it must not take.
+func TestPlainMatchesParseDN(t *testing.T) {
+	p := &Parser{Suffix: "dc=library,dc=example,dc=edu"}
+	for _, tc := range []struct {
+		name  string
+		plain bool // taken by the fast path
+	}{
+		{"uid=CU1234567,ou=people,dc=library,dc=example,dc=edu", true},
+		{"UID=cu1234567,OU=People,DC=Library,DC=Example,DC=Edu", true},
+		{"cn=ezproxy,ou=services,dc=library,dc=example,dc=edu", true},
+		{"cn=staff,ou=groups,dc=library,dc=example,dc=edu", true},
+		{"ou=people,dc=library,dc=example,dc=edu", true},
+		{"dc=library,dc=example,dc=edu", true},
+		{"uid=a=b,ou=people,dc=library,dc=example,dc=edu", true},
+		{"uid=,ou=people,dc=library,dc=example,dc=edu", true},
+		{"uid=x,ou=people,dc=other,dc=edu", true},
+		{"0.9.2342.19200300.100.1.1=CU1,ou=people,dc=library,dc=example,dc=edu", true},
+		{"uid=x,ou=people,dc=library,dc=example,dc=edu,o=a,o=b,o=c", true},
+		{"uid=x,ou=people,dc=library,dc=example,dc=edu,o=a,o=b,o=c,o=d", false}, // 9 RDNs
+		{"uid=CU1 ,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid = CU1,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=C\\55,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=a+cn=b,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=#04024869,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=x;ou=people;dc=library,dc=example,dc=edu", false},
+		{"uid=\"x\",ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=é,ou=people,dc=library,dc=example,dc=edu", false},
+		{"uid=x,,dc=library,dc=example,dc=edu", false},
+		{"uid=x,ou=people,dc=library,dc=example,dc=edu,", false},
+		{"=x,ou=people,dc=library,dc=example,dc=edu", false},
+		{"x)(uid=*,ou=people,dc=library,dc=example,dc=edu", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, plain := splitPlain(tc.name, make([]rdn, 0, 8))
+			if plain != tc.plain {
+				t.Errorf("fast path took it: %v, want %v", plain, tc.plain)
+			}
+			got, gotErr := p.Parse(tc.name)
+			want, wantErr := p.parseDN(tc.name, nil)
+			if got != want || (gotErr == nil) != (wantErr == nil) {
+				t.Errorf("Parse = %+v, %v; ParseDN path = %+v, %v", got, gotErr, want, wantErr)
+			}
+		})
+	}
+}
+
+// FuzzPlainMatchesParseDN: Parse (fast path when it applies) always
+// agrees with the ldap.ParseDN path.
+func FuzzPlainMatchesParseDN(f *testing.F) {
+	for _, s := range []string{
+		"uid=CU1234567,ou=people,dc=library,dc=example,dc=edu",
+		"cn=a=b,ou=services,dc=library,dc=example,dc=edu",
+		"uid=x,,dc=library", "1.2=x,ou=groups,dc=library,dc=example,dc=edu",
+	} {
+		f.Add(s)
+	}
+	p := &Parser{Suffix: "dc=library,dc=example,dc=edu"}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" || len(name) > MaxNameLen || !strings.Contains(name, "=") {
+			return
+		}
+		got, gotErr := p.Parse(name)
+		want, wantErr := p.parseDN(name, nil)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("%q: Parse = %+v, %v; ParseDN path = %+v, %v", name, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// BenchmarkParseEscaped parses a DN that needs ldap.ParseDN (an escape in
+// the value), the slow path.
+func BenchmarkParseEscaped(b *testing.B) {
+	p, err := NewParser(suffix, "library.example.edu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Parse(`uid=CU123456\37,ou=people,dc=library,dc=example,dc=edu`); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
