@@ -46,7 +46,7 @@ echo "== go test -race"
 export BINDERY_REQUIRE_SLAPD=1
 # Nor for want of PostgreSQL or HAProxy (internal/pgtest, integration/multi_test.go).
 export BINDERY_REQUIRE_SERVERS=1
-go test -race -count=1 -timeout 20m ./...
+go test -race -count=1 -timeout 45m ./...
 
 echo "== fuzz (${FUZZTIME:=10s} per target)"
 for pkg in $(go list ./...); do
