@@ -74,6 +74,14 @@ func (p *Pool) Do(ctx context.Context, fn func()) error {
 	return nil
 }
 
+// Full reports whether a Do now would be refused: every worker busy and
+// the queue full. Callers use it to refuse early, before work that would
+// only lead to a refused Do (a store read, say), when a storm fills the
+// pool. It is a hint: Do still decides.
+func (p *Pool) Full() bool {
+	return p != nil && p.admit.Load() >= int64(p.workers+p.queue)
+}
+
 // Stats is a snapshot of a pool, for metrics.
 type Stats struct {
 	Workers int    // the most functions that run at once

@@ -30,6 +30,9 @@ func TestFullQueueIsBusy(t *testing.T) {
 	for p.Stats().Waiting != 1 {
 		runtime.Gosched()
 	}
+	if !p.Full() {
+		t.Fatalf("Full() = false with the worker busy and the queue full")
+	}
 	ran := false
 	err := p.Do(context.Background(), func() { ran = true })
 	if !errors.Is(err, backend.ErrBusy) || ran {
@@ -45,6 +48,13 @@ func TestFullQueueIsBusy(t *testing.T) {
 	}
 	if s := p.Stats(); s.Running != 0 || s.Waiting != 0 {
 		t.Errorf("after: %+v, want nothing running or waiting", s)
+	}
+	if p.Full() {
+		t.Errorf("Full() = true with nothing running")
+	}
+	var nilPool *Pool
+	if nilPool.Full() {
+		t.Errorf("a nil pool is never full")
 	}
 }
 
