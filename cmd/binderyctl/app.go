@@ -166,6 +166,20 @@ func notPinstoreError(t *target) error {
 // ID on a route with require_patron resolves to its library record in the
 // route's patron backend (the record has no PIN: the campus directory
 // checks the password).
+// idCommand is the start of every command that takes exactly one ID and no
+// flags of its own: it parses the arguments and resolves the ID to its
+// PIN store (see pinTarget).
+func (a *app) idCommand(name string, args []string, patronRecord bool) (*pinstore.Store, *target, error) {
+	pos, err := parseFlags(newFlags(name), args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := exactArgs(pos, "ID"); err != nil {
+		return nil, nil, err
+	}
+	return a.pinTarget(pos[0], patronRecord)
+}
+
 func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target, error) {
 	if strings.TrimSpace(id) == "" {
 		return nil, nil, usagef("the ID is empty")

@@ -159,14 +159,7 @@ func keys(m map[string]bool) []string {
 }
 
 func cmdPatronShow(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("patron show"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand("patron show", args, true)
 	if err != nil {
 		return err
 	}
@@ -258,14 +251,7 @@ func cmdPatronSuspend(a *app, args []string) error {
 }
 
 func cmdPatronResume(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("patron resume"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand("patron resume", args, true)
 	if err != nil {
 		return err
 	}
@@ -291,14 +277,7 @@ func cmdPatronResume(a *app, args []string) error {
 }
 
 func cmdPatronExpire(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("patron expire"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand("patron expire", args, true)
 	if err != nil {
 		return err
 	}

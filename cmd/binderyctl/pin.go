@@ -15,14 +15,7 @@ func secretsEqual(a, b string) bool {
 }
 
 func cmdPinSet(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("pin set"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], false)
+	s, t, err := a.idCommand("pin set", args, false)
 	if err != nil {
 		return err
 	}
@@ -73,14 +66,7 @@ func (a *app) policyFailure(id string, pe *backend.PolicyError) error {
 }
 
 func cmdPinReset(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("pin reset"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], false)
+	s, t, err := a.idCommand("pin reset", args, false)
 	if err != nil {
 		return err
 	}
@@ -96,14 +82,7 @@ func cmdPinReset(a *app, args []string) error {
 }
 
 func cmdUnlock(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("unlock"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], false)
+	s, t, err := a.idCommand("unlock", args, false)
 	if err != nil {
 		return err
 	}
