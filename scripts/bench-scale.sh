@@ -48,44 +48,11 @@ install_postgres_if_missing
 install_haproxy_if_missing
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bindery-scale.XXXXXX")
+STOP_SIGNAL=INT # postgres stops at once on SIGINT (fast shutdown)
+# shellcheck source=lib/bench-common.sh
+. scripts/lib/bench-common.sh
+bench_begin bindery-scale
 chmod 755 "$work"
-pids=()
-cleanup() {
-  local pid i
-  for pid in "${pids[@]}"; do
-    kill -INT "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for i in $(seq 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ -n "$KEEP" ]; then
-    echo "bench: kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-used_ports=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    case "$used_ports" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      used_ports="$used_ports$p "
-      echo "$p"
-      return
-    fi
-  done
-}
 
 # as_pg CMD...: runs CMD as the postgres user when this script runs as root.
 as_pg() {

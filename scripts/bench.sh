@@ -46,45 +46,9 @@ for f in /usr/lib/ldap/back_mdb.so /etc/ldap/schema/inetorgperson.schema; do
   [ -e "$f" ] || { echo "bench: $f is missing (is slapd installed?)" >&2; exit 1; }
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bindery-bench.XXXXXX")
-pids=()
-cleanup() {
-  local pid i
-  for pid in "${pids[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    for i in $(seq 30); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ -n "$KEEP" ]; then
-    echo "bench: kept $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# free_port prints a loopback port nothing listens on (and that this script
-# has not handed out yet).
-used_ports=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    case "$used_ports" in *" $p "*) continue ;; esac
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      used_ports="$used_ports$p "
-      echo "$p"
-      return
-    fi
-  done
-}
+# shellcheck source=lib/bench-common.sh
+. scripts/lib/bench-common.sh
+bench_begin bindery-bench
 
 # wait_bind URL DN PASSWORD NAME: polls a real bind until it works (10 s).
 wait_bind() {

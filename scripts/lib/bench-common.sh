@@ -1,0 +1,51 @@
+# shellcheck shell=bash
+# Sourced by scripts/bench.sh and scripts/bench-scale.sh: a temp folder, the
+# processes a script starts (all stopped on exit) and free loopback ports.
+#
+#   bench_begin NAME   makes $work (kept on exit when $KEEP is set), empties
+#                      $pids and sets the traps; append each child: pids+=($!)
+#   free_port          prints a loopback port nothing listens on and that
+#                      this script has not handed out yet
+# $STOP_SIGNAL (default TERM) is what the children get first; after 5 s,
+# SIGKILL.
+
+bench_begin() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local pid i
+  for pid in "${pids[@]}"; do
+    kill -"${STOP_SIGNAL:-TERM}" "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    for i in $(seq 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "${KEEP:-}" ]; then
+    echo "bench: kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+
+used_ports=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    case "$used_ports" in *" $p "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      used_ports="$used_ports$p "
+      echo "$p"
+      return
+    fi
+  done
+}
