@@ -21,26 +21,9 @@ const readChunk = 64 << 10
 // io.ErrUnexpectedEOF, and bytes that are not an LDAPMessage an error
 // wrapping ErrMalformed.
 func ReadMessage(r *bufio.Reader, maxBytes int) (*Message, error) {
-	tag, err := r.ReadByte()
+	body, err := ReadFrame(r, maxBytes)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, fmt.Errorf("wire: read message: %w", err)
-	}
-	if tag != classUniversal|constructed|tagSequence {
-		return nil, fmt.Errorf("wire: read message: %w: first octet %#02x is not a SEQUENCE", ErrMalformed, tag)
-	}
-	n, err := readLength(r)
-	if err != nil {
-		return nil, fmt.Errorf("wire: read message: %w", err)
-	}
-	if n > int64(maxBytes) {
-		return nil, fmt.Errorf("wire: read message: %w: %d bytes announced, limit %d", ErrTooLarge, n, maxBytes)
-	}
-	body, err := readBody(r, int(n))
-	if err != nil {
-		return nil, fmt.Errorf("wire: read message: %w", err)
+		return nil, err
 	}
 	m, err := decodeBody(body)
 	if err != nil {
