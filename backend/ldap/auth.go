@@ -17,7 +17,9 @@ var (
 )
 
 // Authenticate checks c.Password for c.ID by search-then-bind, or by a
-// direct bind with DNTemplate.
+// direct bind with DNTemplate. With LookupTTL the DN and entry found for
+// an ID are remembered, so that the next login of that ID is one bind; a
+// refused bind on a remembered DN searches again before answering.
 //
 // An empty password is refused at once and never sent upstream: a simple
 // bind with a DN and no password is an unauthenticated bind, which many
@@ -36,28 +38,63 @@ func (b *Backend) Authenticate(ctx context.Context, cr backend.Credentials) (bac
 	ctx, cancel := context.WithTimeout(ctx, b.s.Timeout)
 	defer cancel()
 
-	var dn string
-	var entry *backend.Entry
+	dn, entry, known := b.known.get(cr.ID)
 	if b.s.DNTemplate != "" {
 		dn = b.userDN(cr.ID)
-	} else {
-		e, err := b.find(ctx, cr.ID)
-		switch {
-		case errors.Is(err, errNoEntry):
-			return backend.Result{Reason: backend.ReasonUnknownUser}, false, nil
-		case errors.Is(err, errAmbiguous):
-			return backend.Result{Reason: backend.ReasonUnknownUser}, false, nil
-		case err != nil:
-			return backend.Result{}, false, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name, err)
+	} else if !known {
+		var res backend.Result
+		var err error
+		if dn, entry, res, err = b.locate(ctx, cr.ID); err != nil || dn == "" {
+			return res, false, err
 		}
-		if e.DN == "" {
-			// A bind with no name and a password is not a user bind.
-			return backend.Result{}, false, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name,
-				unavailable("search", errors.New("entry without a DN")))
-		}
-		dn, entry = e.DN, b.toEntry(cr.ID, e)
 	}
+	got, res, err := b.bindAs(ctx, dn, cr, entry)
+	if err == nil && got == nil && known && b.s.DNTemplate == "" &&
+		(res.Reason == backend.ReasonBadCredentials || res.Reason == backend.ReasonUnknownUser) {
+		// The remembered DN may have gone stale: search again, and bind
+		// again only when the person's DN changed.
+		b.known.remove(cr.ID)
+		ndn, nentry, nres, err := b.locate(ctx, cr.ID)
+		if err != nil || ndn == "" {
+			return nres, false, err
+		}
+		if ndn != dn {
+			got, res, err = b.bindAs(ctx, ndn, cr, nentry)
+			dn = ndn
+		}
+	}
+	if err != nil {
+		return backend.Result{}, false, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name, err)
+	}
+	if got == nil {
+		return res, false, nil
+	}
+	b.known.add(cr.ID, dn, got)
+	return backend.Result{Entry: got}, true, nil
+}
 
+// locate finds the DN and entry of id by a search. An ID with no entry or
+// more than one is a refusal (res with ReasonUnknownUser, dn ""); only an
+// upstream that cannot answer is an error.
+func (b *Backend) locate(ctx context.Context, id string) (dn string, entry *backend.Entry, res backend.Result, err error) {
+	e, err := b.find(ctx, id)
+	switch {
+	case errors.Is(err, errNoEntry), errors.Is(err, errAmbiguous):
+		return "", nil, backend.Result{Reason: backend.ReasonUnknownUser}, nil
+	case err != nil:
+		return "", nil, backend.Result{}, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name, err)
+	}
+	if e.DN == "" {
+		// A bind with no name and a password is not a user bind.
+		return "", nil, backend.Result{}, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name,
+			unavailable("search", errors.New("entry without a DN")))
+	}
+	return e.DN, b.toEntry(id, e), backend.Result{}, nil
+}
+
+// bindAs binds as dn on a bind connection: the entry on success, a refusal
+// reason in res, or an error wrapping backend.ErrUnavailable.
+func (b *Backend) bindAs(ctx context.Context, dn string, cr backend.Credentials, entry *backend.Entry) (*backend.Entry, backend.Result, error) {
 	var reason backend.Reason
 	var refused bool
 	var got *backend.Entry
@@ -68,19 +105,19 @@ func (b *Backend) Authenticate(ctx context.Context, cr backend.Credentials) (bac
 	})
 	switch {
 	case err != nil:
-		return backend.Result{}, false, fmt.Errorf("ldap %s: authenticate: %w", b.s.Name, err)
+		return nil, backend.Result{}, err
 	case refused:
-		return backend.Result{Reason: reason}, false, nil
+		return nil, backend.Result{Reason: reason}, nil
 	}
-	return backend.Result{Entry: got}, true, nil
+	return got, backend.Result{}, nil
 }
 
 // userBind binds as dn on c. After a success it reads the entry (DN
-// template mode, on the user's own connection) and returns c to the
-// anonymous state; if that rebind fails, c is closed rather than reused.
-// A failed bind (49) leaves the connection anonymous by itself (RFC 4511).
+// template mode, on the user's own connection) and marks c as holding a
+// user's identity. A failed bind (49) leaves the connection anonymous by
+// itself (RFC 4511).
 func (b *Backend) userBind(ctx context.Context, c *conn, dn string, cr backend.Credentials, entry *backend.Entry) (backend.Reason, bool, *backend.Entry, error) {
-	err := c.run(ctx, func(l *ldap.Conn) error { return l.Bind(dn, cr.Password) })
+	err := c.bind(ctx, dn, cr.Password)
 	reason, refused, uerr := bindOutcome(err)
 	if err != nil {
 		return reason, refused, nil, uerr
@@ -99,9 +136,12 @@ func (b *Backend) userBind(ctx context.Context, c *conn, dn string, cr backend.C
 			entry = b.toEntry(cr.ID, e)
 		}
 	}
-	if err := anonymousBind(ctx, c); err != nil {
-		c.broken = true
-	}
+	// c keeps the user's identity until its next bind, or until it has
+	// been idle a moment (pool.neutralize): the bind pool runs nothing but
+	// binds, each of which replaces the identity first, so an immediate
+	// anonymous rebind would cost the directory a round trip per login
+	// only to be overwritten by the next one.
+	c.asUser = true
 	return "", false, entry, nil
 }
 
@@ -111,7 +151,7 @@ func (b *Backend) userBind(ctx context.Context, c *conn, dn string, cr backend.C
 func (b *Backend) readOwnEntry(ctx context.Context, c *conn, dn string) (*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, b.timeLimit(), false,
 		"(objectClass=*)", b.s.fetch, nil)
-	res, err := do(ctx, c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(req) })
+	res, err := c.search(ctx, req)
 	if err != nil {
 		if isTransport(err) {
 			return nil, err
@@ -146,7 +186,11 @@ func (b *Backend) Lookup(ctx context.Context, id string) (*backend.Entry, error)
 	case err != nil:
 		return nil, fmt.Errorf("ldap %s: lookup: %w", b.s.Name, err)
 	}
-	return b.toEntry(id, e), nil
+	entry := b.toEntry(id, e)
+	// A look-up usually comes just before that person's bind (the
+	// search-then-bind flow of EZproxy, Apache, ...).
+	b.known.add(id, e.DN, entry)
+	return entry, nil
 }
 
 // filterFor builds the search filter. This is the only place where a
@@ -169,7 +213,7 @@ func (b *Backend) find(ctx context.Context, id string) (*ldap.Entry, error) {
 	var res *ldap.SearchResult
 	err := b.withConn(ctx, b.service, func(c *conn) error {
 		var err error
-		res, err = do(ctx, c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(req) })
+		res, err = c.search(ctx, req)
 		return err
 	})
 	n := 0
@@ -195,7 +239,7 @@ func (b *Backend) readDN(ctx context.Context, dn string) (*ldap.Entry, error) {
 	var res *ldap.SearchResult
 	err := b.withConn(ctx, b.service, func(c *conn) error {
 		var err error
-		res, err = do(ctx, c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(req) })
+		res, err = c.search(ctx, req)
 		return err
 	})
 	switch {

@@ -25,7 +25,11 @@ const (
 	// DefaultHealthInterval is the health check period the config loader
 	// uses; the package's zero value of HealthInterval means no check.
 	DefaultHealthInterval = 10 * time.Second
-	placeholder           = "{id}"
+	// DefaultLookupTTL and DefaultLookupMaxEntries are the lookup memory
+	// the config loader uses; the package's zero LookupTTL means none.
+	DefaultLookupTTL        = 5 * time.Minute
+	DefaultLookupMaxEntries = 100_000
+	placeholder             = "{id}"
 )
 
 // DefaultAttributes maps the virtual attributes bindery presents to the
@@ -106,6 +110,14 @@ type Config struct {
 	// MinIdle is how many idle connections the health check keeps in each
 	// pool (service, bind), at most PoolSize. 0: none.
 	MinIdle int
+	// LookupTTL is how long the DN and entry found for a login ID are
+	// remembered (see lookups): a login then costs one upstream bind, not
+	// a search and a bind. Passwords are always checked upstream; a DN
+	// that went stale is searched again. 0: every login searches.
+	LookupTTL time.Duration
+	// LookupMaxEntries bounds that memory (least recently used out).
+	// Default DefaultLookupMaxEntries when LookupTTL is set.
+	LookupMaxEntries int
 }
 
 // upstream is one parsed URL.
@@ -152,6 +164,14 @@ func validate(cfg Config) (*settings, error) {
 	}
 	if s.HealthInterval < 0 {
 		s.HealthInterval = 0
+	}
+	if s.LookupTTL < 0 {
+		bad("lookup_ttl", "may not be negative, got %v", s.LookupTTL)
+	}
+	if s.LookupMaxEntries == 0 {
+		s.LookupMaxEntries = DefaultLookupMaxEntries
+	} else if s.LookupMaxEntries < 0 {
+		bad("lookup_max_entries", "must be positive, got %d", s.LookupMaxEntries)
 	}
 	if s.PrimaryRetry <= 0 {
 		s.PrimaryRetry = DefaultPrimaryRetry

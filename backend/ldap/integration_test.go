@@ -12,6 +12,7 @@ import (
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/slapdtest"
+	"github.com/bindery/bindery/proxy/wire"
 	"github.com/google/uuid"
 )
 
@@ -90,6 +91,9 @@ func TestAuthenticateSearchThenBind(t *testing.T) {
 		"service account":  {URLs: []string{s.URL()}, BindDN: serviceDN, BindPassword: servicePW},
 		"rootdn":           {URLs: []string{s.URL()}, BindDN: s.AdminDN(), BindPassword: s.AdminPassword()},
 		"dn template":      {URLs: []string{s.URL()}, DNTemplate: "uid={id}," + slapdtest.PeopleDN},
+		"lookup_ttl":       {URLs: []string{s.URL()}, BindDN: serviceDN, BindPassword: servicePW, LookupTTL: time.Minute},
+		"dn template, lookup_ttl": {URLs: []string{s.URL()}, DNTemplate: "uid={id}," + slapdtest.PeopleDN,
+			LookupTTL: time.Minute},
 	}
 	for name, cfg := range modes {
 		t.Run(name, func(t *testing.T) {
@@ -127,21 +131,35 @@ func TestAuthenticateSearchThenBind(t *testing.T) {
 			res, ok, err = auth(b, "nosuchuser", "whatever")
 			wantRefused(t, res, ok, err, unknown)
 
-			// The user bind connection went back to anonymous.
+			// A bind connection keeps the last user's identity only until
+			// it has been idle a moment.
+			if _, ok, err := auth(b, "jchan", jchanPW); !ok || err != nil {
+				t.Fatalf("right password again: ok=%v err=%v", ok, err)
+			}
+			c, err := b.binds.get(context.Background(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			who, err := whoAmI(c)
+			b.binds.put(c)
+			if err != nil || who != "dn:uid=jchan,"+slapdtest.PeopleDN {
+				t.Fatalf("bind connection identity right after a login = %q, %v; want jchan's", who, err)
+			}
+			b.binds.neutralize(context.Background(), 0)
 			b.binds.mu.Lock()
 			idle := len(b.binds.idle)
 			b.binds.mu.Unlock()
 			if idle == 0 {
 				t.Fatal("no idle bind connection")
 			}
-			c, err := b.binds.get(context.Background(), false)
+			c, err = b.binds.get(context.Background(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			who, err := c.lc.WhoAmI(nil)
+			who, err = whoAmI(c)
 			b.binds.put(c)
-			if err != nil || who.AuthzID != "" {
-				t.Fatalf("bind connection identity after use = %q, %v; want anonymous", who.AuthzID, err)
+			if err != nil || who != "" {
+				t.Fatalf("bind connection identity after use = %q, %v; want anonymous", who, err)
 			}
 		})
 	}
@@ -436,4 +454,29 @@ func hungListener(t *testing.T) string {
 		}
 	})
 	return "ldap://" + l.Addr().String()
+}
+
+// whoAmI asks the upstream who c is bound as (RFC 4532).
+func whoAmI(c *conn) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	end, err := c.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer end()
+	id, err := c.send(func(dst []byte, id int64) []byte {
+		return wire.AppendExtendedRequest(dst, id, wire.OIDWhoAmI, nil, false, nil)
+	})
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.recv(id)
+	if err != nil {
+		return "", err
+	}
+	if err := resultError(resp.Result); err != nil {
+		return "", err
+	}
+	return string(resp.Value), nil
 }

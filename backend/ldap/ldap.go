@@ -15,6 +15,7 @@ package ldapbackend
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/go-ldap/ldap/v3"
@@ -27,10 +28,17 @@ type Backend struct {
 	service *pool       // searches, bound as BindDN (or anonymous)
 	binds   *pool       // user binds
 	cur     cursorTable // listings kept open between pages (search.go)
+	known   *lookups    // DN and entry per login ID (lookup.go)
 
 	stopHealth context.CancelFunc // nil without a health check
 	healthDone chan struct{}
+	stopSweep  context.CancelFunc
+	sweepDone  chan struct{}
 }
+
+// neutralAfter is how long a bind connection may sit idle holding the last
+// user's identity before it is rebound anonymously (pool.neutralize).
+const neutralAfter = time.Second
 
 var (
 	_ backend.Authenticator = (*Backend)(nil)
@@ -49,9 +57,12 @@ func New(cfg Config) (*Backend, error) {
 	for i, u := range s.upstreams {
 		urls[i] = u.raw
 	}
-	b := &Backend{s: s, fo: newFailover(urls, s.PrimaryRetry)}
+	b := &Backend{s: s, fo: newFailover(urls, s.PrimaryRetry), known: newLookups(s.LookupTTL, s.LookupMaxEntries)}
 	b.service = newPool("service", s, b.fo, b.serviceBind)
 	b.binds = newPool("bind", s, b.fo, anonymousBind)
+	sctx, scancel := context.WithCancel(context.Background())
+	b.stopSweep, b.sweepDone = scancel, make(chan struct{})
+	go b.sweep(sctx)
 	if s.HealthInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
 		b.stopHealth, b.healthDone = cancel, make(chan struct{})
@@ -68,7 +79,7 @@ func (b *Backend) serviceBind(ctx context.Context, c *conn) error {
 	if b.s.BindDN == "" {
 		return anonymousBind(ctx, c)
 	}
-	if err := c.run(ctx, func(l *ldap.Conn) error { return l.Bind(b.s.BindDN, b.s.BindPassword) }); err != nil {
+	if err := c.bind(ctx, b.s.BindDN, b.s.BindPassword); err != nil {
 		return fmt.Errorf("service bind: %w", err)
 	}
 	return nil
@@ -76,10 +87,27 @@ func (b *Backend) serviceBind(ctx context.Context, c *conn) error {
 
 // anonymousBind makes c anonymous (and proves the server answers).
 func anonymousBind(ctx context.Context, c *conn) error {
-	if err := c.run(ctx, func(l *ldap.Conn) error { return l.UnauthenticatedBind("") }); err != nil {
+	if err := c.bind(ctx, "", ""); err != nil {
 		return fmt.Errorf("anonymous bind: %w", err)
 	}
 	return nil
+}
+
+// sweep neutralizes idle bind connections until ctx ends.
+func (b *Backend) sweep(ctx context.Context) {
+	defer close(b.sweepDone)
+	t := time.NewTicker(neutralAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		nctx, cancel := context.WithTimeout(ctx, b.s.Timeout)
+		b.binds.neutralize(nctx, neutralAfter)
+		cancel()
+	}
 }
 
 // Name is the backend's configured name.
@@ -93,7 +121,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, b.timeLimit(), false,
 		"(objectClass=*)", []string{"namingContexts"}, nil)
 	err := b.withConn(ctx, b.service, func(c *conn) error {
-		_, err := do(ctx, c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(req) })
+		_, err := c.search(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -112,9 +140,12 @@ func (b *Backend) Close() error {
 		b.stopHealth()
 		<-b.healthDone
 	}
+	b.stopSweep()
+	<-b.sweepDone
 	b.service.close()
 	b.binds.close()
 	b.closeCursors()
+	b.known.purge()
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ func (p *pool) get(ctx context.Context, fresh bool) (*conn, error) {
 			if c == nil {
 				break
 			}
-			if c.lc.IsClosing() {
+			if c.broken {
 				go c.close()
 				continue
 			}
@@ -76,7 +77,7 @@ func (p *pool) get(ctx context.Context, fresh bool) (*conn, error) {
 // the first URL is due for a retry, are closed.
 func (p *pool) put(c *conn) {
 	defer func() { <-p.slots }()
-	if c.broken || c.lc.IsClosing() || p.fo.primaryDue(c.urlIdx, c.created) {
+	if c.broken || p.fo.primaryDue(c.urlIdx, c.created) {
 		go c.close()
 		return
 	}
@@ -177,7 +178,7 @@ func (p *pool) warm(ctx context.Context, n int) error {
 	kept := p.idle[:0]
 	var dead []*conn
 	for _, c := range p.idle {
-		if c.lc.IsClosing() {
+		if !c.idleAlive() {
 			dead = append(dead, c)
 		} else {
 			kept = append(kept, c)
@@ -217,4 +218,41 @@ func (p *pool) idleCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.idle)
+}
+
+// neutralize rebinds anonymously each idle connection that still holds a
+// user's identity and has been unused for at least idleFor, so that no
+// connection sits authenticated as a patron. Like warm it never waits for
+// a slot.
+func (p *pool) neutralize(ctx context.Context, idleFor time.Duration) {
+	for {
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return
+		}
+		c := p.takeUserBound(time.Now().Add(-idleFor))
+		if c == nil {
+			<-p.slots
+			return
+		}
+		if err := anonymousBind(ctx, c); err != nil {
+			c.broken = true
+		}
+		p.put(c) // gives the slot back
+	}
+}
+
+// takeUserBound removes and returns an idle connection bound as a user
+// and last used before cutoff, or nil.
+func (p *pool) takeUserBound(cutoff time.Time) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, c := range p.idle {
+		if c.asUser && c.lastUsed.Before(cutoff) {
+			p.idle = slices.Delete(p.idle, i, i+1)
+			return c
+		}
+	}
+	return nil
 }

@@ -71,7 +71,7 @@ func (b *Backend) Search(ctx context.Context, q backend.Query) (backend.Page, er
 	paging.SetCookie(cur.cookie)
 	req := *cur.req
 	req.Controls = []ldap.Control{paging}
-	res, err := do(ctx, cur.c, func(l *ldap.Conn) (*ldap.SearchResult, error) { return l.Search(&req) })
+	res, err := cur.c.search(ctx, &req)
 	if err != nil && !ldap.IsErrorAnyOf(err, ldap.LDAPResultSizeLimitExceeded, ldap.LDAPResultTimeLimitExceeded) {
 		go cur.c.close()
 		return backend.Page{}, fmt.Errorf("ldap %s: search: %w", b.s.Name, unavailable("search", err))

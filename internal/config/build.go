@@ -265,6 +265,8 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 			Attributes:         b.Attributes,
 			IDAttribute:        b.IDAttribute,
 			UUIDAttribute:      b.UUIDAttribute,
+			LookupTTL:          Duration(b.LookupTTL, ldapbackend.DefaultLookupTTL),
+			LookupMaxEntries:   b.LookupMaxEntries,
 			Logger:             log,
 		})
 		if err != nil {

@@ -187,6 +187,8 @@ type Backend struct {
 	Attributes         map[string]string `toml:"attributes"`
 	IDAttribute        string            `toml:"id_attribute"`
 	UUIDAttribute      string            `toml:"uuid_attribute"`
+	LookupTTL          string            `toml:"lookup_ttl"`
+	LookupMaxEntries   int               `toml:"lookup_max_entries"`
 
 	// pinstore
 	Driver string `toml:"driver"`
@@ -212,7 +214,7 @@ type StaticUser struct {
 var backendKeys = map[string][]string{
 	"ldap": {"urls", "bind_dn", "bind_password", "bind_password_file", "base_dn", "user_filter",
 		"dn_template", "start_tls", "ca_file", "insecure_skip_verify", "timeout", "pool_size", "pool_min_idle",
-		"attributes", "id_attribute", "uuid_attribute"},
+		"attributes", "id_attribute", "uuid_attribute", "lookup_ttl", "lookup_max_entries"},
 	"pinstore": {"driver", "dsn"},
 	"static":   {"user"},
 }
@@ -641,6 +643,10 @@ func (b *Backend) validate(key string, md *toml.MetaData) Problems {
 			}
 		}
 		checkDuration(&p, key+".timeout", b.Timeout, true)
+		checkDuration(&p, key+".lookup_ttl", b.LookupTTL, true)
+		if b.LookupMaxEntries < 0 {
+			add("%s.lookup_max_entries: must be positive", key)
+		}
 		if b.PoolSize < 0 {
 			add("%s.pool_size: must be positive", key)
 		}
