@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
-	"golang.org/x/crypto/argon2"
+	"github.com/bindery/bindery/internal/argon2"
 )
 
 const argon2Prefix = "$argon2id$"
@@ -24,7 +25,7 @@ func Hash(secret string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("passhash: hash: salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(secret), salt, p.Iterations, p.MemoryKiB, p.Parallelism, KeyLen)
+	key := idKey([]byte(secret), salt, p.Iterations, p.MemoryKiB, p.Parallelism, KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$%s$%s$%s", argon2.Version, p, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
@@ -87,7 +88,7 @@ func parseArgon2id(encoded string) (*argon2Hash, error) {
 }
 
 func (h *argon2Hash) verify(secret string) bool {
-	key := argon2.IDKey([]byte(secret), h.salt, h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, uint32(len(h.key)))
+	key := idKey([]byte(secret), h.salt, h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(key, h.key) == 1
 }
 
@@ -113,6 +114,20 @@ func DummyVerifyWith(secret string, p Params) {
 	if p.Validate() != nil {
 		p = DefaultParams
 	}
-	key := argon2.IDKey([]byte(secret), dummySalt, p.Iterations, p.MemoryKiB, p.Parallelism, KeyLen)
+	key := idKey([]byte(secret), dummySalt, p.Iterations, p.MemoryKiB, p.Parallelism, KeyLen)
 	subtle.ConstantTimeCompare(key, dummyKey)
+}
+
+// workAreas holds argon2id work areas between derivations: a server that
+// verifies PINs all day would otherwise allocate (and make the garbage
+// collector reclaim) 19 MiB per check. At most one per concurrent
+// derivation exists, which the hashing pool bounds; idle ones go with the
+// garbage collector.
+var workAreas = sync.Pool{New: func() any { return new(argon2.Memory) }}
+
+// idKey is argon2.IDKey in a reused work area.
+func idKey(secret, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	m := workAreas.Get().(*argon2.Memory)
+	defer workAreas.Put(m)
+	return m.IDKey(secret, salt, time, memory, threads, keyLen)
 }
