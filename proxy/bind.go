@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"errors"
+	"time"
+
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/proxy/names"
 	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
-	"time"
 )
 
 // parser returns the name parser for the server's suffixes (made once;
@@ -17,9 +19,35 @@ func (s *Server) parser() *names.Parser {
 	return s.names
 }
 
-// bind answers a Bind request (RFC 4511 §4.2). The connection is anonymous
-// from the moment the request arrives until a bind succeeds.
+// bind answers a Bind request (RFC 4511 §4.2), first waiting out the
+// connection's busy backoff (Server.BusyBackoff), and starts a new one when
+// the answer is 51 busy.
 func (c *conn) bind(o *op, req *wire.BindRequest) error {
+	if until := c.busyUntil.Load(); until != 0 {
+		if d := time.Until(time.Unix(0, until)); d > 0 {
+			o.log("busy_backoff", d.Round(time.Millisecond))
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-o.ctx.Done():
+				t.Stop()
+				return o.ctx.Err()
+			}
+		}
+	}
+	err := c.bindNow(o, req)
+	var le *ldapError
+	if c.srv.BusyBackoff > 0 && errors.As(err, &le) && le.Code == ldap.LDAPResultBusy {
+		c.busyUntil.Store(time.Now().Add(c.srv.BusyBackoff).UnixNano())
+	} else {
+		c.busyUntil.Store(0)
+	}
+	return err
+}
+
+// bindNow answers a Bind request. The connection is anonymous from the
+// moment the request arrives until a bind succeeds.
+func (c *conn) bindNow(o *op, req *wire.BindRequest) error {
 	info := &bindInfo{}
 	if prev := c.identity(); prev.kind == serviceIdentity {
 		info.service = prev.id

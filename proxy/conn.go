@@ -63,6 +63,8 @@ type conn struct {
 	shutdown     bool
 	ident        identity
 
+	busyUntil atomic.Int64 // Unix ns before which the next bind waits (BusyBackoff)
+
 	wg        sync.WaitGroup // operations in flight (Add only by the reader)
 	forceCh   chan struct{}
 	forceOnce sync.Once

@@ -93,6 +93,14 @@ type Server struct {
 	// ThrottlePairs bounds the pairs remembered (least recently failed go
 	// first). Default 100000.
 	ThrottlePairs int
+	// BusyBackoff holds the next bind on a connection whose bind was just
+	// answered 51 busy (password hashing saturated, or the backend busy)
+	// until this long after that answer. The 51 itself goes out at once;
+	// a client that retries at once, or a storm of wrong PINs on
+	// persistent connections, then costs one bind per BusyBackoff per
+	// connection rather than one per round trip, which leaves the CPU to
+	// everyone else. 0: no backoff.
+	BusyBackoff time.Duration
 	// Logger receives one structured line per bind and per failed
 	// operation. nil: slog.Default().
 	Logger *slog.Logger

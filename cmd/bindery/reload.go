@@ -62,8 +62,8 @@ func restartNeeded(old, new *config.Config) []string {
 	cmp("server.allow_anonymous", o.AllowAnonymous, n.AllowAnonymous)
 	cmp("server.require_tls", o.RequireTLS, n.RequireTLS)
 	cmp("server.diagnostics", o.Diagnostics, n.Diagnostics)
-	cmp("server timeouts and limits", fmt.Sprint(o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxConnections, o.MaxRequestBytes, o.MaxOpsPerConn, o.SizeLimit, o.TimeLimit),
-		fmt.Sprint(n.IdleTimeout, n.ReadTimeout, n.WriteTimeout, n.MaxConnections, n.MaxRequestBytes, n.MaxOpsPerConn, n.SizeLimit, n.TimeLimit))
+	cmp("server timeouts and limits", fmt.Sprint(o.IdleTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxConnections, o.MaxRequestBytes, o.MaxOpsPerConn, o.SizeLimit, o.TimeLimit, o.BusyBackoff),
+		fmt.Sprint(n.IdleTimeout, n.ReadTimeout, n.WriteTimeout, n.MaxConnections, n.MaxRequestBytes, n.MaxOpsPerConn, n.SizeLimit, n.TimeLimit, n.BusyBackoff))
 	cmp("lockout.throttle_after", old.Lockout.ThrottleAfter, new.Lockout.ThrottleAfter)
 	cmp("lockout.reveal", old.Lockout.Reveal, new.Lockout.Reveal)
 	cmp("hashing", old.Hashing, new.Hashing)

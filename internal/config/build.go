@@ -48,6 +48,7 @@ func (r *Runtime) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	r.HashPool.Close()
 	return errors.Join(errs...)
 }
 
@@ -127,6 +128,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		MaxConnections:  s.MaxConnections,
 		MaxRequestBytes: s.MaxRequestBytes,
 		MaxOpsPerConn:   s.MaxOpsPerConn,
+		BusyBackoff:     Duration(s.BusyBackoff, DefaultBusyBackoff),
 		SizeLimit:       s.SizeLimit,
 		TimeLimit:       Duration(s.TimeLimit, 0),
 		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
@@ -374,13 +376,18 @@ func (c *Config) RouteFor(id string) (*Route, string, bool) {
 }
 
 // NewHashPool makes the pool of [hashing]: workers (default the number of
-// CPUs) and queue (default 4 × workers).
+// CPUs), queue (default 4 × workers) and nice (default DefaultHashingNice).
+// Runtime.Close closes it.
 func (c *Config) NewHashPool() *hashpool.Pool {
 	q := -1
 	if c.Hashing.Queue != nil {
 		q = *c.Hashing.Queue
 	}
-	return hashpool.New(c.Hashing.Workers, q)
+	nice := DefaultHashingNice
+	if c.Hashing.Nice != nil {
+		nice = *c.Hashing.Nice
+	}
+	return hashpool.NewWith(hashpool.Options{Workers: c.Hashing.Workers, Queue: q, Nice: nice})
 }
 
 // CacheOptions returns the cache settings of [cache], and false when the

@@ -54,6 +54,9 @@ type Server struct {
 	MaxConnections  int    `toml:"max_connections"`
 	MaxRequestBytes int    `toml:"max_request_bytes"`
 	MaxOpsPerConn   int    `toml:"max_ops_per_conn"`
+	// BusyBackoff holds a connection's next bind this long after a 51
+	// busy (default DefaultBusyBackoff; "0s" = off).
+	BusyBackoff string `toml:"busy_backoff"`
 	// SizeLimit caps a listing answer and each page (default 500).
 	SizeLimit int `toml:"size_limit"`
 	// TimeLimit bounds a listing answer or page (default 30s).
@@ -140,7 +143,15 @@ type Cache struct {
 type Hashing struct {
 	Workers int  `toml:"workers"` // default: number of CPUs
 	Queue   *int `toml:"queue"`   // default 4 × workers; 0 = no waiting
+	// Nice lowers the scheduling priority of the hashing threads by this
+	// much (Linux nice, 1-19); 0 runs hashing at the server's priority.
+	Nice *int `toml:"nice"` // default DefaultHashingNice
 }
+
+// DefaultHashingNice is [hashing] nice when unset: hashing yields the CPU
+// to everything else (cached binds, the network, other processes) and
+// gets what is left.
+const DefaultHashingNice = 10
 
 // ServiceAccount is one [[service_account]].
 type ServiceAccount struct {
@@ -282,6 +293,7 @@ const (
 	DefaultNegativeTTL     = 30 * time.Second
 	DefaultCacheEntries    = 200000
 	DefaultThrottleAfter   = 3
+	DefaultBusyBackoff     = time.Second
 	DefaultPoolMinIdle     = 2
 )
 
@@ -374,6 +386,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	for key, v := range map[string]string{
 		"server.idle_timeout": s.IdleTimeout, "server.read_timeout": s.ReadTimeout,
 		"server.write_timeout": s.WriteTimeout, "server.shutdown_timeout": s.ShutdownTimeout,
+		"server.busy_backoff": s.BusyBackoff,
 	} {
 		checkDuration(&p, key, v, true)
 	}
@@ -469,6 +482,9 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	}
 	if q := c.Hashing.Queue; q != nil && *q < 0 {
 		add("hashing.queue: must be 0 (no waiting) or more")
+	}
+	if n := c.Hashing.Nice; n != nil && (*n < 0 || *n > 19) {
+		add("hashing.nice: must be 0 (the server's priority) to 19, got %d", *n)
 	}
 
 	seenSA := map[string]bool{}
