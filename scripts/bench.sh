@@ -20,6 +20,7 @@
 #   USERS=1000 CONNS=16 DURATION=10s ROUNDS=3 WARMUP=2s scripts/bench.sh
 #   ONLY=2,3 scripts/bench.sh          # some comparisons only (default 0,1,2,3,4)
 #   KEEP=1 scripts/bench.sh            # keep the temp folder (configs, logs, JSON)
+#   EXTRA=$'[hashing]\nnice = 0' scripts/bench.sh   # appended to both bindery configs
 #   BENCH_NO_CACHE_TABLE=1 scripts/bench.sh
 #       leaves the [cache] tables out of the configs, for a bindery that does
 #       not know them yet (it rejects unknown keys): "cache on" and "cache off"
@@ -38,6 +39,7 @@ WARMUP=${WARMUP:-2s}
 ONLY=${ONLY:-0,1,2,3,4}
 KEEP=${KEEP:-}
 BENCH_NO_CACHE_TABLE=${BENCH_NO_CACHE_TABLE:-}
+EXTRA=${EXTRA:-}
 
 # shellcheck source=lib/install-slapd.sh
 . scripts/lib/install-slapd.sh
@@ -168,6 +170,9 @@ EOF
   if [ -n "$3" ]; then
     printf '\n[cache]\nttl = "%s"\n' "$3" >>"$work/$1.toml"
   fi
+  if [ -n "$EXTRA" ]; then
+    printf '\n%s\n' "$EXTRA" >>"$work/$1.toml"
+  fi
 }
 
 if [ -n "$BENCH_NO_CACHE_TABLE" ]; then
@@ -253,6 +258,7 @@ echo
 echo "== results: A = bindery (0: slapd), B = slapd; $USERS users, $CONNS connections, $DURATION x $ROUNDS rounds per side (warm-up $WARMUP)"
 echo "$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(go version | cut -d' ' -f3)"
 echo "$cache_note"
+[ -z "$EXTRA" ] || echo "config extra: $(echo "$EXTRA" | tr '\n' ' ')"
 if [ ${#reports[@]} -gt 0 ]; then
   "$bb" summary "${reports[@]}"
 fi
