@@ -6,13 +6,16 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/google/uuid"
 )
 
-// BenchmarkCacheHit is the cached bind path: HMAC, LRU look-up, constant
-// time compare.
+// BenchmarkCacheHit is the cached bind path: HMAC, store look-up,
+// constant time compare, rebuilding the (small) entry.
 func BenchmarkCacheHit(b *testing.B) {
 	c := New("fake", newFake(), Options{})
 	ctx := context.Background()
@@ -31,19 +34,58 @@ func BenchmarkCacheHit(b *testing.B) {
 	})
 }
 
+// BenchmarkCacheHitFullEntry is BenchmarkCacheHit with a pinstore-like
+// entry (every field set), so the hit rebuilds a whole entry.
+func BenchmarkCacheHitFullEntry(b *testing.B) {
+	c := New("many", manyBackend{}, Options{})
+	ctx := context.Background()
+	cr := backend.Credentials{ID: "CU1234567", Password: right, ClientAddr: "192.0.2.1:4000"}
+	if _, ok, _ := c.Authenticate(ctx, cr); !ok {
+		b.Fatal("first bind failed")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if res, ok, _ := c.Authenticate(ctx, cr); !ok || !res.Cached {
+				b.Fatal("miss")
+			}
+		}
+	})
+}
+
 // manyBackend succeeds for every ID with the password "pw", giving each
-// its own entry (as pinstore does).
+// its own entry (as pinstore does) unless shared is set.
 type manyBackend struct{ shared *backend.Entry }
 
 func (m manyBackend) Authenticate(_ context.Context, c backend.Credentials) (backend.Result, bool, error) {
 	e := m.shared
 	if e == nil {
-		e = &backend.Entry{ID: c.ID, CommonName: "Chan Tai Man", Surname: "Chan", GivenName: "Tai Man",
-			Mail: c.ID + "@example.edu", Category: "julac", Institution: "The Chinese University of Hong Kong",
-			UUID: "0f8fad5b-d9cb-469f-a165-70867728950e"}
+		e = driverEntry(c.ID)
 	}
 	return backend.Result{Entry: e, Generation: 1}, true, nil
 }
+
+// driverEntry is a pinstore-like entry for id as a database driver returns
+// it: every string separately allocated (no two entries share string
+// memory), a 36-character text UUID, millisecond UTC times.
+func driverEntry(id string) *backend.Entry {
+	n, _ := strconv.Atoi(id[2:])
+	created := time.UnixMilli(1_700_000_000_000 + int64(n)*1_000).UTC()
+	return &backend.Entry{
+		ID:          strings.Clone(id),
+		CommonName:  strings.Clone("Chan Tai Man"),
+		Surname:     strings.Clone("Chan"),
+		GivenName:   strings.Clone("Tai Man"),
+		Mail:        fmt.Sprintf("%s@example.edu", strings.ToLower(id)),
+		Category:    strings.Clone("julac"),
+		Institution: strings.Clone("The Chinese University of Hong Kong"),
+		UUID:        uuid.NewSHA1(uuid.NameSpaceOID, []byte(id)).String(),
+		Created:     created,
+		Modified:    created.Add(90*24*time.Hour + 123*time.Millisecond),
+	}
+}
+
 func (manyBackend) Lookup(context.Context, string) (*backend.Entry, error) {
 	return nil, backend.ErrNotFound
 }
@@ -64,7 +106,7 @@ func TestMeasureMemory(t *testing.T) {
 		drop bool
 	}{
 		{"one shared entry (cache overhead only)", manyBackend{shared: &backend.Entry{ID: "x"}}, false},
-		{"own entry per ID (pinstore-like: 8 short strings)", manyBackend{}, false},
+		{"own entry per ID (pinstore-like: 7 driver strings, 2 times)", manyBackend{}, false},
 		{"own entry per ID, Options.DropEntries", manyBackend{}, true},
 	} {
 		ids := make([]string, n)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -19,8 +18,6 @@ const (
 	DefaultTTL         = 5 * time.Minute
 	DefaultNegativeTTL = 30 * time.Second
 	DefaultMaxEntries  = 200000
-	// negativeSlots is how many distinct failed passwords are remembered per ID.
-	negativeSlots = 4
 )
 
 // Options configure a Cache ([cache] in the config file). Zero fields take
@@ -35,7 +32,7 @@ type Options struct {
 	// 0: no negative cache.
 	NegativeTTL time.Duration
 	// MaxEntries bounds the positive cache (least recently used entries
-	// go first). 0: DefaultMaxEntries.
+	// go first; see store). 0: DefaultMaxEntries.
 	MaxEntries int
 	// NegativeMaxEntries bounds the negative cache, in IDs (each with up
 	// to 4 failed passwords). 0: MaxEntries/10, at least 1000.
@@ -46,32 +43,13 @@ type Options struct {
 	ServeStaleFor time.Duration
 	// DropEntries keeps no backend.Entry with a positive entry: a cached
 	// bind's Result has no Entry and Lookup always asks the backend. It
-	// saves the entry's memory (about 200 bytes per cached ID for a
+	// saves the packed entry's memory (about 80 bytes per cached ID for a
 	// pinstore entry, see README) and suits backends whose Lookup is local
 	// and cheap (pinstore's SQLite), not a remote directory.
 	DropEntries bool
-	// Now is the clock for entry ages; nil: time.Now. (The LRU's own
-	// expiry of dead entries uses the real clock.)
+	// Now is the clock for entry ages, including the dropping of entries
+	// too old to be of any use; nil: time.Now.
 	Now func() time.Time
-}
-
-// positive is what a successful bind leaves: no password, only its HMAC.
-type positive struct {
-	mac   [sha256.Size]byte
-	at    int64 // verified at, Unix nanoseconds
-	gen   uint64
-	entry *backend.Entry
-}
-
-// negative is the failed passwords of one ID.
-type negative struct {
-	slot [negativeSlots]negSlot
-}
-
-type negSlot struct {
-	mac    [sha256.Size]byte
-	at     int64
-	reason backend.Reason
 }
 
 // Cache is the caching decorator of one backend. It is safe for concurrent
@@ -82,15 +60,15 @@ type Cache struct {
 	next  backend.Authenticator
 	key   *macKey
 	ttl   int64 // nanoseconds
-	neg   int64 // negative TTL, nanoseconds; 0 = off
 	stale int64 // serve stale for, nanoseconds; 0 = off
 	now   func() time.Time
 
 	dropEntries bool
 
-	pos  *expirable.LRU[string, positive]
-	negs *expirable.LRU[string, negative] // nil when off
-	sf   singleflight.Group
+	pos    *store
+	fields *interner  // shared values of the entries in pos
+	negs   *negatives // nil when off
+	sf     singleflight.Group
 
 	mu      sync.Mutex
 	pending map[string]*pendingCall // IDs with a backend call in flight
@@ -145,12 +123,12 @@ func New(name string, next backend.Authenticator, opts Options) *Cache {
 		dropEntries: opts.DropEntries,
 		now:         opts.Now,
 		pending:     map[string]*pendingCall{},
+		fields:      &interner{},
 	}
 	// Keep entries as long as either use of them lasts.
-	c.pos = expirable.NewLRU[string, positive](opts.MaxEntries, nil, max(opts.TTL, opts.ServeStaleFor))
+	c.pos = newStore(opts.MaxEntries, int64(max(opts.TTL, opts.ServeStaleFor)))
 	if opts.NegativeTTL > 0 {
-		c.neg = int64(opts.NegativeTTL)
-		c.negs = expirable.NewLRU[string, negative](opts.NegativeMaxEntries, nil, opts.NegativeTTL)
+		c.negs = newNegatives(opts.NegativeMaxEntries, int64(opts.NegativeTTL))
 	}
 	if inv, ok := next.(backend.Invalidator); ok {
 		inv.OnInvalidate(c.Invalidate)
@@ -161,12 +139,12 @@ func New(name string, next backend.Authenticator, opts Options) *Cache {
 // Unwrap returns the backend behind the cache.
 func (c *Cache) Unwrap() backend.Authenticator { return c.next }
 
-// Close closes the backend. (The LRU's expiry goroutine of
-// golang-lru v2.0.7 cannot be stopped; it holds only the cache.)
+// Close drops every entry and closes the backend. The cache runs no
+// goroutine of its own.
 func (c *Cache) Close() error {
-	c.pos.Purge()
+	c.pos.purge()
 	if c.negs != nil {
-		c.negs.Purge()
+		c.negs.purge()
 	}
 	return c.next.Close()
 }
@@ -179,9 +157,11 @@ func (c *Cache) Close() error {
 func (c *Cache) Authenticate(ctx context.Context, cr backend.Credentials) (backend.Result, bool, error) {
 	mac := c.key.sum(cr.Password)
 	now := c.now().UnixNano()
-	if p, ok := c.pos.Get(cr.ID); ok && now-p.at < c.ttl && macEqual(&p.mac, &mac) {
-		c.hits.Add(1)
-		return backend.Result{Entry: p.entry, Generation: p.gen, Cached: true}, true, nil
+	if p, ok := c.pos.get(cr.ID, now); ok && now-p.at < c.ttl && p.matches(&mac) {
+		if e, err := p.entry(c.fields); err == nil {
+			c.hits.Add(1)
+			return backend.Result{Entry: e, Generation: p.gen, Cached: true}, true, nil
+		}
 	}
 	if reason, ok := c.negativeHit(cr.ID, &mac, now); ok {
 		c.negHits.Add(1)
@@ -237,9 +217,11 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 	switch {
 	case err != nil:
 		if c.stale > 0 && errors.Is(err, backend.ErrUnavailable) {
-			if e, found := c.pos.Peek(cr.ID); found && now-e.at < c.stale && macEqual(&e.mac, mac) {
-				c.staleHits.Add(1)
-				return outcome{res: backend.Result{Entry: e.entry, Generation: e.gen, Cached: true}, ok: true}
+			if p, found := c.pos.peek(cr.ID, now); found && now-p.at < c.stale && p.matches(mac) {
+				if e, err := p.entry(c.fields); err == nil {
+					c.staleHits.Add(1)
+					return outcome{res: backend.Result{Entry: e, Generation: p.gen, Cached: true}, ok: true}
+				}
 			}
 		}
 		return outcome{res: res, err: err}
@@ -250,7 +232,7 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 			if c.dropEntries {
 				e = nil
 			}
-			c.pos.Add(cr.ID, positive{mac: *mac, at: now, gen: res.Generation, entry: e})
+			c.pos.add(positive{data: pack(cr.ID, e, c.fields), mac: truncated(mac), at: now, gen: res.Generation})
 		}
 	default:
 		c.failed(cr.ID, mac, res, now, dirty)
@@ -267,29 +249,17 @@ func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, no
 		reason = backend.ReasonBadCredentials
 	}
 	if reason == backend.ReasonBadCredentials {
-		if e, found := c.pos.Peek(id); found && (macEqual(&e.mac, mac) || (res.Generation != 0 && res.Generation != e.gen)) {
-			c.pos.Remove(id) // that password no longer works, or the account changed
-		}
+		// That password no longer works, or the account changed.
+		c.pos.remove(id, func(p *positive) bool {
+			return p.matches(mac) || (res.Generation != 0 && res.Generation != p.gen)
+		})
 	} else {
-		c.pos.Remove(id)
+		c.pos.remove(id, nil)
 	}
 	if dirty || c.negs == nil || (reason != backend.ReasonBadCredentials && reason != backend.ReasonUnknownUser) {
 		return
 	}
-	n, _ := c.negs.Peek(id)
-	oldest := 0
-	for i := range n.slot {
-		s := &n.slot[i]
-		if macEqual(&s.mac, mac) || s.at == 0 {
-			oldest = i
-			break
-		}
-		if s.at < n.slot[oldest].at {
-			oldest = i
-		}
-	}
-	n.slot[oldest] = negSlot{mac: *mac, at: now, reason: reason}
-	c.negs.Add(id, n)
+	c.negs.record(id, mac, now, reason)
 }
 
 // negativeHit reports whether (id, mac) failed less than NegativeTTL ago.
@@ -297,17 +267,7 @@ func (c *Cache) negativeHit(id string, mac *[sha256.Size]byte, now int64) (backe
 	if c.negs == nil {
 		return "", false
 	}
-	n, ok := c.negs.Get(id)
-	if !ok {
-		return "", false
-	}
-	for i := range n.slot {
-		s := &n.slot[i]
-		if s.at != 0 && now-s.at < c.neg && macEqual(&s.mac, mac) {
-			return s.reason, true
-		}
-	}
-	return "", false
+	return c.negs.hit(id, mac, now)
 }
 
 // begin and end bracket a backend call so that an invalidation of the ID
@@ -348,9 +308,9 @@ func (c *Cache) Invalidate(id string) {
 			p.dirty = true
 		}
 		c.mu.Unlock()
-		c.pos.Purge()
+		c.pos.purge()
 		if c.negs != nil {
-			c.negs.Purge()
+			c.negs.purge()
 		}
 		return
 	}
@@ -359,9 +319,9 @@ func (c *Cache) Invalidate(id string) {
 		p.dirty = true
 	}
 	c.mu.Unlock()
-	c.pos.Remove(id)
+	c.pos.remove(id, nil)
 	if c.negs != nil {
-		c.negs.Remove(id)
+		c.negs.remove(id)
 	}
 }
 
@@ -369,8 +329,11 @@ func (c *Cache) Invalidate(id string) {
 // entry (the search of a search-then-bind after a recent bind), else asks
 // the backend.
 func (c *Cache) Lookup(ctx context.Context, id string) (*backend.Entry, error) {
-	if p, ok := c.pos.Peek(id); ok && p.entry != nil && c.now().UnixNano()-p.at < c.ttl {
-		return p.entry, nil
+	now := c.now().UnixNano()
+	if p, ok := c.pos.peek(id, now); ok && now-p.at < c.ttl {
+		if e, err := p.entry(c.fields); err == nil && e != nil {
+			return e, nil
+		}
 	}
 	return c.next.Lookup(ctx, id)
 }
@@ -389,7 +352,7 @@ type Stats struct {
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
 	return Stats{
-		Entries:       c.pos.Len(),
+		Entries:       c.pos.len(),
 		Hits:          c.hits.Load(),
 		NegativeHits:  c.negHits.Load(),
 		StaleHits:     c.staleHits.Load(),

@@ -55,3 +55,12 @@ func (k *macKey) sum(pw string) (m [sha256.Size]byte) {
 func macEqual(a, b *[sha256.Size]byte) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
+
+// truncated is the part of mac a positive record keeps.
+func truncated(mac *[sha256.Size]byte) [macLen]byte { return [macLen]byte(mac[:macLen]) }
+
+// macPrefixEqual reports, in constant time, whether short is the first
+// macLen bytes of full.
+func macPrefixEqual(short *[macLen]byte, full *[sha256.Size]byte) bool {
+	return subtle.ConstantTimeCompare(short[:], full[:macLen]) == 1
+}
