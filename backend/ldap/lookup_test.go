@@ -1,11 +1,14 @@
 package ldapbackend
 
 import (
+	"bufio"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/slapdtest"
+	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -134,4 +137,75 @@ func TestLookupsExpireAndStayBounded(t *testing.T) {
 	if _, _, ok := off.get("a"); ok {
 		t.Error("lookup_ttl 0 remembers")
 	}
+}
+
+// TestSweepNeutralizesIdleBindConnections: without anyone calling
+// neutralize, the backend's own sweep rebinds an idle bind connection
+// anonymously within a few seconds of a login.
+func TestSweepNeutralizesIdleBindConnections(t *testing.T) {
+	t.Parallel()
+	s := startSlapd(t, false)
+	b := newBackend(t, Config{URLs: []string{s.URL()}, BindDN: serviceDN, BindPassword: servicePW})
+	if _, ok, err := auth(b, "jchan", jchanPW); !ok || err != nil {
+		t.Fatalf("login: ok=%v err=%v", ok, err)
+	}
+	userBound := func() bool {
+		b.binds.mu.Lock()
+		defer b.binds.mu.Unlock()
+		for _, c := range b.binds.idle {
+			if c.asUser {
+				return true
+			}
+		}
+		return false
+	}
+	if !userBound() {
+		t.Fatal("no idle bind connection holds the user right after the login")
+	}
+	waitFor(t, "the sweep to rebind the idle connection", func() bool { return !userBound() })
+	c, err := b.binds.get(t.Context(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, err := whoAmI(c)
+	b.binds.put(c)
+	if err != nil || who != "" {
+		t.Fatalf("identity after the sweep = %q, %v; want anonymous", who, err)
+	}
+}
+
+// TestIdleAlive: an idle connection is usable until the server closes it
+// or sends something unasked (a Notice of Disconnection).
+func TestIdleAlive(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dialed := func() (*conn, net.Conn) {
+		t.Helper()
+		raw, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close(); srv.Close() })
+		return &conn{nc: raw, raw: raw, r: bufio.NewReader(raw)}, srv
+	}
+
+	c, _ := dialed()
+	if !c.idleAlive() {
+		t.Error("a quiet open connection is not alive")
+	}
+	c, srv := dialed()
+	srv.Close()
+	waitFor(t, "a connection the server closed to look dead", func() bool { return !c.idleAlive() })
+	c, srv = dialed()
+	if _, err := srv.Write(wire.AppendNoticeOfDisconnection(nil, 52, "bye")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a connection with an unasked message to look dead", func() bool { return !c.idleAlive() })
 }
