@@ -140,12 +140,18 @@ func (s *Store) recordFailure(ctx context.Context, r *record, addr string, now t
 	res := backend.Result{Reason: backend.ReasonBadCredentials, Generation: r.Generation}
 	// Counted even when the bind's deadline is spent (a busy server must not
 	// make guesses free): a detached context with its own bound.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failureBound)
 	count, lockedUntil, gen, err := s.countFailure(wctx, r.ID, addr, now)
 	cancel()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		res.Reason = backend.ReasonLocked // locked (or changed) by a concurrent bind
+	case errors.Is(err, context.DeadlineExceeded):
+		// The writer is queued past the bound (a storm): the answer is
+		// known, and the count must still land, so it keeps trying
+		// after the bind is answered.
+		s.late.Add(1)
+		go s.recordLate(r.ID, addr, now)
 	case err != nil:
 		// The answer is known; losing the count is logged, not turned into 52.
 		s.log.Warn("pinstore: could not record a failed bind", "id", r.ID, "err", err)
@@ -157,6 +163,32 @@ func (s *Store) recordFailure(ctx context.Context, r *record, addr string, now t
 		}
 	}
 	return res, false, false, nil
+}
+
+// failureBound is how long a bind waits for its failure count to be
+// written; past it the count keeps trying for lateFailureBound after the
+// bind is answered. Variables for tests.
+var (
+	failureBound     = 5 * time.Second
+	lateFailureBound = 2 * time.Minute
+)
+
+// recordLate writes a failure count after its bind was answered.
+func (s *Store) recordLate(id, addr string, now time.Time) {
+	defer s.late.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), lateFailureBound)
+	defer cancel()
+	_, lockedUntil, _, err := s.countFailure(ctx, id, addr, now)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		s.log.Warn("pinstore: could not record a failed bind", "id", id, "err", err)
+	case lockedUntil.Valid:
+		s.lockouts.Add(1)
+		s.log.Info("pinstore: account locked", "id", id, "late", true, "addr", addr)
+	default:
+		s.log.Info("pinstore: failed bind recorded late", "id", id)
+	}
 }
 
 // countFailure runs qRecordFailure; sql.ErrNoRows when the account was not

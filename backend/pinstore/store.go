@@ -45,6 +45,10 @@ type Store struct {
 	watchDone chan struct{}
 
 	lockouts atomic.Uint64 // accounts this process locked
+
+	// late holds failure counts still being written after their bind was
+	// answered (recordFailure); Close waits for them.
+	late sync.WaitGroup
 }
 
 var (
@@ -150,12 +154,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close stops the change watcher and closes the database.
+// Close stops the change watcher, waits for failure counts still being
+// written, and closes the database.
 func (s *Store) Close() error {
 	if s.stopWatch != nil {
 		s.stopWatch()
 		<-s.watchDone
 	}
+	s.late.Wait()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
