@@ -26,12 +26,8 @@ func (c *conn) bind(o *op, req *wire.BindRequest) error {
 	if until := c.busyUntil.Load(); until != 0 {
 		if d := time.Until(time.Unix(0, until)); d > 0 {
 			o.log("busy_backoff", d.Round(time.Millisecond))
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-o.ctx.Done():
-				t.Stop()
-				return o.ctx.Err()
+			if err := o.hold(d); err != nil {
+				return err
 			}
 		}
 	}
@@ -43,6 +39,18 @@ func (c *conn) bind(o *op, req *wire.BindRequest) error {
 		c.busyUntil.Store(0)
 	}
 	return err
+}
+
+// hold waits d, or returns the operation's context error if it ends first.
+func (o *op) hold(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-o.ctx.Done():
+		return o.ctx.Err()
+	}
 }
 
 // bindNow answers a Bind request. The connection is anonymous from the
@@ -149,12 +157,8 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 		if d := thr.wait(tk); d > 0 {
 			o.log("throttled", d.Round(time.Millisecond))
 			info.throttled = d
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-o.ctx.Done():
-				t.Stop()
-				return o.ctx.Err()
+			if err := o.hold(d); err != nil {
+				return err
 			}
 		}
 	}
