@@ -48,12 +48,31 @@ export BINDERY_REQUIRE_SLAPD=1
 export BINDERY_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 45m ./...
 
+# fuzz_one PKG TARGET: fuzzes one target for $FUZZTIME. Go 1.26's fuzzing
+# coordinator can report a bare "context deadline exceeded" when -fuzztime
+# ends while a worker is mid-input on a loaded machine (golang/go#75804,
+# fixed in Go 1.27); that is no finding, and the target is run once more.
+# Anything else (a failing input written, a panic, a t.Error) fails at once.
+fuzz_one() {
+  local out rc=0
+  out=$(mktemp)
+  go test -run='^$' -fuzz="^${2}\$" -fuzztime="$FUZZTIME" "$1" 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+  if [ "$rc" -ne 0 ] && grep -q 'context deadline exceeded' "$out" &&
+    ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$out"; then
+    echo "-- $1 $2: the fuzzing coordinator's deadline race (golang/go#75804), no finding; once more"
+    rc=0
+    go test -run='^$' -fuzz="^${2}\$" -fuzztime="$FUZZTIME" "$1" || rc=$?
+  fi
+  rm -f "$out"
+  return "$rc"
+}
+
 echo "== fuzz (${FUZZTIME:=10s} per target)"
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
     echo "-- $pkg $target"
-    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$FUZZTIME" "$pkg"
+    fuzz_one "$pkg" "$target"
   done
 done
 echo "== all tests passed"
