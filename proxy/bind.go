@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/proxy/names"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -22,7 +22,7 @@ func (s *Server) parser() *names.Parser {
 // bind answers a Bind request (RFC 4511 §4.2), first waiting out the
 // connection's busy backoff (Server.BusyBackoff), and starts a new one when
 // the answer is 51 busy.
-func (c *conn) bind(o *op, req *wire.BindRequest) error {
+func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
 	if until := c.busyUntil.Load(); until != 0 {
 		if d := time.Until(time.Unix(0, until)); d > 0 {
 			o.log("busy_backoff", d.Round(time.Millisecond))
@@ -55,7 +55,7 @@ func (o *op) hold(d time.Duration) error {
 
 // bindNow answers a Bind request. The connection is anonymous from the
 // moment the request arrives until a bind succeeds.
-func (c *conn) bindNow(o *op, req *wire.BindRequest) error {
+func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	info := &bindInfo{}
 	if prev := c.identity(); prev.kind == serviceIdentity {
 		info.service = prev.id
@@ -105,8 +105,8 @@ func (c *conn) invalidCredentials(o *op, reason backend.Reason) error {
 	if c.srv.Diagnostics == "ad" {
 		e.Diag = adDiagnostic(reason)
 	}
-	if reason == backend.ReasonLocked && c.srv.RevealLockout && o.hasControl(wire.OIDPasswordPolicy) {
-		e.Controls = []wire.Control{wire.PpolicyResponseControl(wire.PpolicyAccountLocked, -1, -1)}
+	if reason == backend.ReasonLocked && c.srv.RevealLockout && o.hasControl(ldapwire.OIDPasswordPolicy) {
+		e.Controls = []ldapwire.Control{ldapwire.PpolicyResponseControl(ldapwire.PpolicyAccountLocked, -1, -1)}
 	}
 	return e
 }
@@ -114,7 +114,7 @@ func (c *conn) invalidCredentials(o *op, reason backend.Reason) error {
 func (c *conn) bindService(o *op, name, password string) error {
 	o.log("service", name)
 	o.bindInfo.kind, o.bindInfo.id = "service", name
-	sa, ok := o.dir.Service(name)
+	sa, ok := o.routes.Service(name)
 	if !ok {
 		return c.invalidCredentials(o, backend.ReasonUnknownUser)
 	}
@@ -141,7 +141,7 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 	o.log("id", id)
 	info := o.bindInfo
 	info.kind, info.id = "person", id
-	route, nid, ok := o.dir.Route(id)
+	route, nid, ok := o.routes.Route(id)
 	if !ok {
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
@@ -202,8 +202,8 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 	if res.MustChange {
 		ident.mustChange = true
 		o.reason = backend.ReasonMustChange
-		if o.hasControl(wire.OIDPasswordPolicy) {
-			o.controls = []wire.Control{wire.PpolicyResponseControl(wire.PpolicyChangeAfterReset, -1, -1)}
+		if o.hasControl(ldapwire.OIDPasswordPolicy) {
+			o.controls = []ldapwire.Control{ldapwire.PpolicyResponseControl(ldapwire.PpolicyChangeAfterReset, -1, -1)}
 		}
 	}
 	c.setIdentity(ident)

@@ -49,17 +49,17 @@ func TestBindOutcomes(t *testing.T) {
 		{name: "AD pending", mod: func(s *Server) { s.Diagnostics = "ad" }, prep: func(e *env) { e.pin.users["CU1234567"].reason = backend.ReasonPending }, dn: "CU1234567", pw: "right-pin-123", wantCode: 49, wantDiag: "data 530,"},
 		{name: "AD no PIN", mod: func(s *Server) { s.Diagnostics = "ad" }, prep: func(e *env) { e.pin.users["CU1234567"].reason = backend.ReasonNoPIN }, dn: "CU1234567", pw: "right-pin-123", wantCode: 49, wantDiag: "data 773,"},
 		{name: "require patron: not a patron", prep: func(e *env) {
-			d := *e.srv.Directory()
-			d.Routes = append([]Route(nil), d.Routes...)
-			d.Routes[1].RequirePatron = e.pin
-			e.srv.SetDirectory(&d)
+			d := *e.srv.Routes()
+			d.List = append([]Route(nil), d.List...)
+			d.List[1].RequirePatron = e.pin
+			e.srv.SetRoutes(&d)
 		}, dn: "jchan", pw: "portal-pw", wantCode: 49},
 		{name: "require patron: active patron", prep: func(e *env) {
-			d := *e.srv.Directory()
-			d.Routes = append([]Route(nil), d.Routes...)
-			d.Routes[1].RequirePatron = e.pin
+			d := *e.srv.Routes()
+			d.List = append([]Route(nil), d.List...)
+			d.List[1].RequirePatron = e.pin
 			e.pin.patronState = map[string]backend.Reason{"jchan": ""}
-			e.srv.SetDirectory(&d)
+			e.srv.SetRoutes(&d)
 		}, dn: "jchan", pw: "portal-pw"},
 	}
 	for _, tc := range tests {

@@ -15,7 +15,7 @@ import (
 // by a full hashing pool gets 51 busy, not 80.
 func TestServiceVerifyBusy(t *testing.T) {
 	e := newEnv(t, func(s *Server) {
-		d := s.Directory()
+		d := s.Routes()
 		d.ServiceAccounts = append(d.ServiceAccounts, ServiceAccount{Name: "busy",
 			Verify: func(string) (bool, error) { return false, fmt.Errorf("hashpool: %w", backend.ErrBusy) }})
 	})
@@ -49,9 +49,9 @@ func TestBusyBackoff(t *testing.T) {
 			toggle := &busyToggle{}
 			e := newEnv(t, func(s *Server) {
 				s.BusyBackoff = backoff
-				d := s.Directory()
-				toggle.fakeBackend = d.Routes[0].Backend.(*fakeBackend)
-				d.Routes[0].Backend = toggle
+				d := s.Routes()
+				toggle.fakeBackend = d.List[0].Backend.(*fakeBackend)
+				d.List[0].Backend = toggle
 			})
 			toggle.busy.Store(true)
 			c := e.dial()

@@ -3,8 +3,8 @@ package proxy
 import (
 	"strings"
 
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/proxy/names"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -13,7 +13,7 @@ import (
 // group (member / uniqueMember, as Apache's "Require ldap-group" asks).
 // Access is that of a search: the person itself or a service account with
 // CanSearch.
-func (c *conn) compare(o *op, req *wire.CompareRequest) error {
+func (c *conn) compare(o *op, req *ldapwire.CompareRequest) error {
 	ident := c.identity()
 	o.log("dn", req.DN, "attr", req.Attr)
 	if ident.kind == anonymous {

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -32,7 +32,7 @@ const (
 )
 
 // identity is the bound identity of a connection. Routes and service
-// accounts are looked up again by each operation in the Directory it
+// accounts are looked up again by each operation in the Routes it
 // started with, so a reload takes effect on bound connections too.
 type identity struct {
 	kind       identityKind
@@ -137,7 +137,7 @@ func isTimeout(err error) bool {
 
 // readMessage waits for the next request with the idle deadline (kept
 // open while operations are in flight), then reads it with ReadTimeout.
-func (c *conn) readMessage() (*wire.Message, error) {
+func (c *conn) readMessage() (*ldapwire.Message, error) {
 	idle := c.srv.idleTimeout()
 	for {
 		c.mu.Lock()
@@ -177,7 +177,7 @@ func (c *conn) readMessage() (*wire.Message, error) {
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout()))
 	c.mu.Unlock()
-	m, err := wire.ReadMessage(c.br, c.srv.maxRequestBytes())
+	m, err := ldapwire.ReadMessage(c.br, c.srv.maxRequestBytes())
 	c.mu.Lock()
 	c.lastActivity = time.Now()
 	shutdown := c.shutdown
@@ -194,11 +194,11 @@ func (c *conn) readFailed(err error) {
 	case errors.Is(err, errShutdown):
 		c.drain()
 		c.notice(ldap.LDAPResultUnavailable, textShutdown)
-	case errors.Is(err, wire.ErrTooLarge):
+	case errors.Is(err, ldapwire.ErrTooLarge):
 		c.log().Warn("request too large; closing connection", "client", c.client, "max_request_bytes", c.srv.maxRequestBytes())
 		c.srv.observer().ConnRejected("too_large")
 		c.notice(ldap.LDAPResultProtocolError, "request too large")
-	case errors.Is(err, wire.ErrMalformed):
+	case errors.Is(err, ldapwire.ErrMalformed):
 		c.log().Warn("malformed request; closing connection", "client", c.client, "err", err)
 		c.srv.observer().ConnRejected("malformed")
 		c.notice(ldap.LDAPResultProtocolError, "malformed request")
@@ -243,19 +243,19 @@ func (c *conn) waitIdle() { c.drain() }
 
 // dispatch starts one request. It returns false when the connection must
 // close (Unbind, failed StartTLS handshake).
-func (c *conn) dispatch(m *wire.Message) bool {
+func (c *conn) dispatch(m *ldapwire.Message) bool {
 	switch req := m.Op.(type) {
-	case *wire.UnbindRequest:
+	case *ldapwire.UnbindRequest:
 		return false
-	case *wire.AbandonRequest:
+	case *ldapwire.AbandonRequest:
 		c.abandon(req.MessageID)
 		return true
-	case *wire.BindRequest:
+	case *ldapwire.BindRequest:
 		c.waitIdle()
 		c.run(c.newOp(m))
 		return true
-	case *wire.ExtendedRequest:
-		if req.OID == wire.OIDStartTLS {
+	case *ldapwire.ExtendedRequest:
+		if req.OID == ldapwire.OIDStartTLS {
 			c.waitIdle()
 			return c.startTLS(c.newOp(m))
 		}
@@ -324,7 +324,7 @@ func (c *conn) write(b []byte) error {
 
 // notice sends a Notice of Disconnection; the connection closes after it.
 func (c *conn) notice(code int, diag string) {
-	c.write(wire.AppendNoticeOfDisconnection(nil, code, diag))
+	c.write(ldapwire.AppendNoticeOfDisconnection(nil, code, diag))
 }
 
 // close ends the connection and cancels whatever still runs on it.
@@ -354,7 +354,7 @@ func (c *conn) force() {
 		if c.wmu.TryLock() {
 			if !c.closed {
 				c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-				c.nc.Write(wire.AppendNoticeOfDisconnection(nil, ldap.LDAPResultUnavailable, textShutdown))
+				c.nc.Write(ldapwire.AppendNoticeOfDisconnection(nil, ldap.LDAPResultUnavailable, textShutdown))
 				c.closed = true
 				c.nc.Close()
 			}

@@ -6,7 +6,7 @@
 // The model is the server of github.com/miekg/dns: a [Server] is a struct of
 // documented fields whose zero values work; [Server.Serve] and
 // [Server.ServeTLS] run it on a listener, [Server.Shutdown] stops it
-// gracefully, and [Server.SetDirectory] swaps the routes and service accounts
+// gracefully, and [Server.SetRoutes] swaps the routes and service accounts
 // while it runs.
 //
 // The package depends on the backend interfaces only (package backend), never

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -15,8 +15,8 @@ import (
 // attributes (returned only with "+" or by name), in canonical casing.
 type vEntry struct {
 	dn    string
-	attrs []wire.Attribute
-	oper  []wire.Attribute
+	attrs []ldapwire.Attribute
+	oper  []ldapwire.Attribute
 	// allOnStar: "*" and an empty list return the operational attributes
 	// too (the Root DSE; see README.md).
 	allOnStar bool
@@ -32,7 +32,7 @@ func (e *vEntry) addOper(name string, values ...string) {
 
 // appendAttr adds an attribute with its non-empty values; an attribute
 // with no value is left out.
-func appendAttr(list []wire.Attribute, name string, values []string) []wire.Attribute {
+func appendAttr(list []ldapwire.Attribute, name string, values []string) []ldapwire.Attribute {
 	var vs []string
 	for _, v := range values {
 		if v != "" {
@@ -42,14 +42,14 @@ func appendAttr(list []wire.Attribute, name string, values []string) []wire.Attr
 	if len(vs) == 0 {
 		return list
 	}
-	return append(list, wire.Attribute{Type: name, Values: vs})
+	return append(list, ldapwire.Attribute{Type: name, Values: vs})
 }
 
 // get returns the values of an attribute (user or operational), matched
 // case-insensitively and ignoring options (";lang-en").
 func (e *vEntry) get(name string) ([]string, bool) {
 	name = baseAttr(name)
-	for _, list := range [][]wire.Attribute{e.attrs, e.oper} {
+	for _, list := range [][]ldapwire.Attribute{e.attrs, e.oper} {
 		for _, a := range list {
 			if strings.EqualFold(a.Type, name) {
 				return a.Values, true
@@ -69,7 +69,7 @@ func baseAttr(name string) string {
 // selectAttrs returns the attributes a search asked for (RFC 4511 §4.5.1.8):
 // none for "1.1" alone, the user attributes for an empty list or "*", the
 // operational ones for "+", and any named attribute, in canonical casing.
-func (e *vEntry) selectAttrs(requested []string) []wire.Attribute {
+func (e *vEntry) selectAttrs(requested []string) []ldapwire.Attribute {
 	all, oper := len(requested) == 0, false
 	named := make(map[string]bool, len(requested))
 	for _, r := range requested {
@@ -86,7 +86,7 @@ func (e *vEntry) selectAttrs(requested []string) []wire.Attribute {
 	if e.allOnStar && all {
 		oper = true
 	}
-	var out []wire.Attribute
+	var out []ldapwire.Attribute
 	for _, a := range e.attrs {
 		if all || named[strings.ToLower(a.Type)] {
 			out = append(out, a)
@@ -187,9 +187,9 @@ func (s *Server) rootDSE() *vEntry {
 	e.addOper("namingContexts", s.Suffix)
 	e.addOper("defaultNamingContext", s.Suffix)
 	e.addOper("supportedLDAPVersion", "3")
-	ext := []string{wire.OIDWhoAmI, wire.OIDPasswordModify}
+	ext := []string{ldapwire.OIDWhoAmI, ldapwire.OIDPasswordModify}
 	if s.TLSConfig != nil {
-		ext = append([]string{wire.OIDStartTLS}, ext...)
+		ext = append([]string{ldapwire.OIDStartTLS}, ext...)
 	}
 	e.addOper("supportedExtension", ext...)
 	ctls := slices.Sorted(func(yield func(string) bool) {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/proxy/names"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -24,19 +24,19 @@ func (c *conn) whoAmI(o *op) error {
 // passwordModify answers the Password Modify extended operation (RFC 3062).
 // A person changes its own password with the old one; a service account
 // with CanReset sets anyone's without it. See README.md for the results.
-func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
+func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 	ident := c.identity()
 	if ident.kind == anonymous {
 		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 	}
-	pm, err := wire.DecodePasswordModify(req.Value)
+	pm, err := ldapwire.DecodePasswordModify(req.Value)
 	if err != nil {
 		return &ldapError{Code: ldap.LDAPResultProtocolError, Diag: "malformed password modify request", Err: err}
 	}
-	ppolicy := o.hasControl(wire.OIDPasswordPolicy)
+	ppolicy := o.hasControl(ldapwire.OIDPasswordPolicy)
 	withPpolicy := func(e *ldapError, code int) *ldapError {
 		if ppolicy {
-			e.Controls = []wire.Control{wire.PpolicyResponseControl(code, -1, -1)}
+			e.Controls = []ldapwire.Control{ldapwire.PpolicyResponseControl(code, -1, -1)}
 		}
 		return e
 	}
@@ -51,7 +51,7 @@ func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
 	} else if ident.kind != personIdentity {
 		return newError(ldap.LDAPResultUnwillingToPerform, "service account passwords are set in the configuration")
 	}
-	route, nid, ok := o.dir.Route(targetID)
+	route, nid, ok := o.routes.Route(targetID)
 	if !ok {
 		return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
 	}
@@ -66,11 +66,11 @@ func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
 	switch {
 	case self:
 		if !pm.HasOld || len(pm.OldPassword) == 0 {
-			return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, textMustSupplyOld), wire.PpolicyMustSupplyOldPassword)
+			return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, textMustSupplyOld), ldapwire.PpolicyMustSupplyOldPassword)
 		}
 		change.Old = string(pm.OldPassword)
 	case ident.kind == serviceIdentity:
-		sa, ok := o.dir.Service(ident.id)
+		sa, ok := o.routes.Service(ident.id)
 		if !ok || !sa.CanReset {
 			return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 		}
@@ -81,7 +81,7 @@ func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
 	}
 	changer, ok := route.Backend.(backend.PasswordChanger)
 	if !ok {
-		return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, "passwords of this account cannot be changed here"), wire.PpolicyPasswordModNotAllowed)
+		return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, "passwords of this account cannot be changed here"), ldapwire.PpolicyPasswordModNotAllowed)
 	}
 	ctx, cancel := o.backendCtx()
 	generated, err := changer.ChangePassword(ctx, change)
@@ -90,9 +90,9 @@ func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &pe):
-		code := wire.PpolicyInsufficientPasswordQuality
+		code := ldapwire.PpolicyInsufficientPasswordQuality
 		if pe.TooShort() {
-			code = wire.PpolicyPasswordTooShort
+			code = ldapwire.PpolicyPasswordTooShort
 		}
 		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, textPolicy), code)
 		e.Err = fmt.Errorf("change password: %w", err)
@@ -103,7 +103,7 @@ func (c *conn) passwordModify(o *op, req *wire.ExtendedRequest) error {
 		return backendError(o.ctx, "change password", err)
 	}
 	if generated != "" {
-		o.respValue = wire.PasswordModifyResponseValue(generated)
+		o.respValue = ldapwire.PasswordModifyResponseValue(generated)
 		o.hasValue = true
 	}
 	if self {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 
 	"github.com/bindery/bindery/backend"
@@ -133,8 +133,8 @@ func TestPasswordModifyPpolicyErrors(t *testing.T) {
 }
 
 func rawPasswordModify(id int64, old, newPW string, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, wire.TagExtendedRequest, nil, "Extended")
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, wire.OIDPasswordModify, "oid"))
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldapwire.TagExtendedRequest, nil, "Extended")
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, ldapwire.OIDPasswordModify, "oid"))
 	v := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "value")
 	if old != "" {
 		v.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 1, old, "old"))

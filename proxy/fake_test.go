@@ -198,8 +198,8 @@ func newEnv(t *testing.T, mod func(*Server)) *env {
 		UPNSuffix: "example.edu",
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	e.srv.SetDirectory(&Directory{
-		Routes: []Route{
+	e.srv.SetRoutes(&Routes{
+		List: []Route{
 			{Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{5,9}$`), Case: CaseUpper, BackendName: "pin", Backend: e.pin},
 			{Name: "campus", Match: regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`), Case: CaseLower, BackendName: "campus", Backend: campusOnly{e.campus}},
 		},

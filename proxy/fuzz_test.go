@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -128,11 +128,11 @@ func FuzzFilterEval(f *testing.F) {
 	entries := []*vEntry{person, containerEntry("ou=people," + testSuffix), containerEntry(testSuffix), srv.groupEntry("julac"), srv.rootDSE()}
 
 	f.Fuzz(func(t *testing.T, filter []byte) {
-		m, err := wire.Decode(searchWithFilter(filter))
+		m, err := ldapwire.Decode(searchWithFilter(filter))
 		if err != nil {
 			return
 		}
-		req, ok := m.Op.(*wire.SearchRequest)
+		req, ok := m.Op.(*ldapwire.SearchRequest)
 		if !ok {
 			t.Fatalf("decoded %T, want a search", m.Op)
 		}
@@ -186,17 +186,17 @@ func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true
 // must still answer the WhoAmI unless it closed the connection after a
 // Notice of Disconnection.
 func FuzzServerRequest(f *testing.F) {
-	ppolicy := berTLV(0x30, berTLV(0x04, []byte(wire.OIDPasswordPolicy)))
-	paged := berTLV(0x30, cat(berTLV(0x04, []byte(wire.OIDPagedResults)), berTLV(0x04, berTLV(0x30, cat(berTLV(0x02, []byte{10}), berTLV(0x04, nil))))))
+	ppolicy := berTLV(0x30, berTLV(0x04, []byte(ldapwire.OIDPasswordPolicy)))
+	paged := berTLV(0x30, cat(berTLV(0x04, []byte(ldapwire.OIDPagedResults)), berTLV(0x04, berTLV(0x30, cat(berTLV(0x02, []byte{10}), berTLV(0x04, nil))))))
 	critical := berTLV(0x30, cat(berTLV(0x04, []byte("1.2.3.4")), berTLV(0x01, []byte{0xff})))
-	badPaged := berTLV(0x30, cat(berTLV(0x04, []byte(wire.OIDPagedResults)), berTLV(0x01, []byte{0xff}), berTLV(0x04, []byte{0x30, 0x05})))
+	badPaged := berTLV(0x30, cat(berTLV(0x04, []byte(ldapwire.OIDPagedResults)), berTLV(0x01, []byte{0xff}), berTLV(0x04, []byte{0x30, 0x05})))
 	search := func(base, filter string) []byte {
 		return berTLV(0x63, cat(berTLV(0x04, []byte(base)), berTLV(0x0a, []byte{2}), berTLV(0x0a, []byte{0}),
 			berTLV(0x02, []byte{0}), berTLV(0x02, []byte{0}), berTLV(0x01, []byte{0}), compiledFilter(f, filter), berTLV(0x30, nil)))
 	}
 	pwmod := func(user, old, nw string) []byte {
 		v := berTLV(0x30, cat(berTLV(0x80, []byte(user)), berTLV(0x81, []byte(old)), berTLV(0x82, []byte(nw))))
-		return berTLV(0x77, cat(berTLV(0x80, []byte(wire.OIDPasswordModify)), berTLV(0x81, v)))
+		return berTLV(0x77, cat(berTLV(0x80, []byte(ldapwire.OIDPasswordModify)), berTLV(0x81, v)))
 	}
 	ctls := func(cs ...[]byte) []byte { return berTLV(0xa0, cat(cs...)) }
 	for _, s := range [][]byte{
@@ -209,7 +209,7 @@ func FuzzServerRequest(f *testing.F) {
 		cat(berTLV(0x6e, cat(berTLV(0x04, []byte(personDN("CU1234567"))), berTLV(0x30, cat(berTLV(0x04, []byte("cn")), berTLV(0x04, []byte("Name CU1234567")))))), ctls(critical)),
 		cat(pwmod(personDN("CITYU5012345"), "", "New-PIN-2026x"), ctls(ppolicy)),
 		pwmod("jchan", "a", "b"),
-		berTLV(0x77, berTLV(0x80, []byte(wire.OIDWhoAmI))),
+		berTLV(0x77, berTLV(0x80, []byte(ldapwire.OIDWhoAmI))),
 		berTLV(0x77, berTLV(0x80, []byte("1.2.3"))),
 		berTLV(0x66, cat(berTLV(0x04, []byte(personDN("CU1234567"))), berTLV(0x30, nil))),
 		berTLV(0x50, []byte{0x01}),
@@ -229,8 +229,8 @@ func FuzzServerRequest(f *testing.F) {
 		Logger:         slog.New(countingHandler{Handler: slog.NewTextHandler(io.Discard, nil), panics: &panics}),
 		BackendTimeout: 2 * time.Second,
 	}
-	srv.SetDirectory(&Directory{
-		Routes: []Route{
+	srv.SetRoutes(&Routes{
+		List: []Route{
 			{Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{5,9}$`), Case: CaseUpper, BackendName: "pin", Backend: pin},
 			{Name: "campus", Match: regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`), Case: CaseLower, BackendName: "campus", Backend: campusOnly{campus}},
 		},
@@ -250,7 +250,7 @@ func FuzzServerRequest(f *testing.F) {
 	})
 	bindSvc := berTLV(0x30, cat(berTLV(0x02, []byte{1}),
 		berTLV(0x60, cat(berTLV(0x02, []byte{3}), berTLV(0x04, []byte(serviceDN("ils"))), berTLV(0x80, []byte("ils-secret"))))))
-	whoAmI := berTLV(0x30, cat(berTLV(0x02, []byte{0x7f, 0xff, 0xff, 0xff}), berTLV(0x77, berTLV(0x80, []byte(wire.OIDWhoAmI)))))
+	whoAmI := berTLV(0x30, cat(berTLV(0x02, []byte{0x7f, 0xff, 0xff, 0xff}), berTLV(0x77, berTLV(0x80, []byte(ldapwire.OIDWhoAmI)))))
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		nc, err := net.Dial("tcp", l.Addr().String())

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -35,10 +35,10 @@ type source struct {
 
 // sources returns the distinct backends of the routes, in route order,
 // that implement backend.Searcher (directly or behind a wrapper).
-func (d *Directory) sources() []source {
+func (d *Routes) sources() []source {
 	var out []source
 	seen := map[string]bool{}
-	for _, r := range d.Routes {
+	for _, r := range d.List {
 		if seen[r.BackendName] {
 			continue
 		}
@@ -87,7 +87,7 @@ var errTimeLimit = errors.New("time limit exceeded")
 // entries are sent, then 4. With the paged results control (RFC 2696) each
 // page holds at most min(page size, SizeLimit, request size limit)
 // entries, and the cookie carries the listState, sealed (see sealCookie).
-func (c *conn) listPeople(o *op, req *wire.SearchRequest, filter *ber.Packet) error {
+func (c *conn) listPeople(o *op, req *ldapwire.SearchRequest, filter *ber.Packet) error {
 	srv := c.srv
 	limit := srv.sizeLimit()
 	if req.SizeLimit > 0 && int(req.SizeLimit) < limit {
@@ -100,10 +100,10 @@ func (c *conn) listPeople(o *op, req *wire.SearchRequest, filter *ber.Packet) er
 	ident := c.identity()
 	binding := cookieBinding(ident, req)
 	var st listState
-	ctl, paged := wire.FindControl(o.msg.Controls, wire.OIDPagedResults)
+	ctl, paged := ldapwire.FindControl(o.msg.Controls, ldapwire.OIDPagedResults)
 	want := limit + 1 // one more, to know whether the limit was exceeded
 	if paged {
-		size, cookie, err := wire.DecodePagedResults(ctl.Value)
+		size, cookie, err := ldapwire.DecodePagedResults(ctl.Value)
 		if err != nil {
 			return &ldapError{Code: ldap.LDAPResultProtocolError, Diag: "bad paged results control", Err: err}
 		}
@@ -122,7 +122,7 @@ func (c *conn) listPeople(o *op, req *wire.SearchRequest, filter *ber.Packet) er
 	visible := o.visible(ident)
 	tr := translator{parser: srv.parser(), visible: visible}
 	q := tr.translate(filter, true, 0)
-	srcs := o.dir.sources()
+	srcs := o.routes.sources()
 
 	ctx, cancel := context.WithTimeout(o.ctx, tl)
 	defer cancel()
@@ -145,7 +145,7 @@ func (c *conn) listPeople(o *op, req *wire.SearchRequest, filter *ber.Packet) er
 			if be == nil {
 				continue
 			}
-			route, nid, ok := o.dir.Route(be.ID)
+			route, nid, ok := o.routes.Route(be.ID)
 			if !ok || route.BackendName != src.name {
 				continue
 			}
@@ -196,21 +196,21 @@ func (c *conn) listPeople(o *op, req *wire.SearchRequest, filter *ber.Packet) er
 func (o *op) setPagedCookie(cookie []byte) {
 	ctls := o.controls[:0]
 	for _, c := range o.controls {
-		if c.OID != wire.OIDPagedResults {
+		if c.OID != ldapwire.OIDPagedResults {
 			ctls = append(ctls, c)
 		}
 	}
-	o.controls = append(ctls, wire.PagedResultsControl(0, cookie))
+	o.controls = append(ctls, ldapwire.PagedResultsControl(0, cookie))
 }
 
 // emit encodes entries (already filtered) into the response.
-func (o *op) emit(req *wire.SearchRequest, entries []*vEntry) {
+func (o *op) emit(req *ldapwire.SearchRequest, entries []*vEntry) {
 	for _, e := range entries {
 		attrs := e.selectAttrs(req.Attributes)
 		if req.TypesOnly {
-			o.buf = wire.AppendSearchEntryTypesOnly(o.buf, o.id, e.dn, attrs, nil)
+			o.buf = ldapwire.AppendSearchEntryTypesOnly(o.buf, o.id, e.dn, attrs, nil)
 		} else {
-			o.buf = wire.AppendSearchEntry(o.buf, o.id, e.dn, attrs, nil)
+			o.buf = ldapwire.AppendSearchEntry(o.buf, o.id, e.dn, attrs, nil)
 		}
 	}
 	o.log("entries", len(entries))
@@ -235,7 +235,7 @@ var cookieKey = func() []byte {
 const cookieVersion = 1
 
 // cookieBinding digests what a cookie must be used with.
-func cookieBinding(ident identity, req *wire.SearchRequest) []byte {
+func cookieBinding(ident identity, req *ldapwire.SearchRequest) []byte {
 	h := sha256.New()
 	base := req.BaseDN
 	if dn, err := ldap.ParseDN(base); err == nil {

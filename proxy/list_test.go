@@ -79,8 +79,8 @@ func listEnv(t *testing.T, mod func(*Server)) (*env, *listingFake, *listingFake)
 	e.pin.add("jchan", "library-pw", "staff") // routes to campus: dropped from the PIN listing
 	e.campus.add("amy", "pw", "student")
 	e.campus.add("bob", "pw", "student")
-	e.srv.SetDirectory(&Directory{
-		Routes: []Route{
+	e.srv.SetRoutes(&Routes{
+		List: []Route{
 			{Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{5,9}$`), Case: CaseUpper, BackendName: "pin", Backend: pins},
 			{Name: "card", Match: regexp.MustCompile(`^[0-9]{6,14}$`), BackendName: "pin", Backend: pins},
 			{Name: "campus", Match: regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`), Case: CaseLower, BackendName: "campus", Backend: campus},

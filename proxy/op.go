@@ -10,18 +10,18 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
 // op is one request being answered.
 type op struct {
 	c         *conn
-	msg       *wire.Message
+	msg       *ldapwire.Message
 	id        int64
 	ctx       context.Context
 	cancel    context.CancelFunc
-	dir       *Directory // the Directory this operation started with
+	routes    *Routes // the Routes this operation started with
 	abandoned atomic.Bool
 	start     time.Time
 	respTag   int
@@ -30,7 +30,7 @@ type op struct {
 	code      int    // result code when the handler returns nil (0, or 5/6 for Compare, 4 for a size limit)
 	diag      string // diagnostic for that code
 	buf       []byte // search entries, already encoded
-	controls  []wire.Control
+	controls  []ldapwire.Control
 	respName  string // extended response name
 	respValue []byte // extended response value
 	hasValue  bool
@@ -43,7 +43,7 @@ type op struct {
 	bindInfo *bindInfo // binds only
 }
 
-func (c *conn) newOp(m *wire.Message) *op {
+func (c *conn) newOp(m *ldapwire.Message) *op {
 	ctx, cancel := context.WithCancel(c.ctx)
 	o := &op{
 		c:       c,
@@ -51,7 +51,7 @@ func (c *conn) newOp(m *wire.Message) *op {
 		id:      m.ID,
 		ctx:     ctx,
 		cancel:  cancel,
-		dir:     c.srv.dir.Load(),
+		routes:  c.srv.routes.Load(),
 		start:   time.Now(),
 		respTag: responseTag(m),
 	}
@@ -68,7 +68,7 @@ func (o *op) backendCtx() (context.Context, context.CancelFunc) {
 
 // hasControl reports whether the request carried the control.
 func (o *op) hasControl(oid string) bool {
-	_, ok := wire.FindControl(o.msg.Controls, oid)
+	_, ok := ldapwire.FindControl(o.msg.Controls, oid)
 	return ok
 }
 
@@ -76,49 +76,49 @@ func (o *op) log(args ...any) { o.logArgs = append(o.logArgs, args...) }
 
 // responseTag is the application tag of the response to m (an
 // ExtendedResponse for a request whose operation has none).
-func responseTag(m *wire.Message) int {
+func responseTag(m *ldapwire.Message) int {
 	switch req := m.Op.(type) {
-	case *wire.BindRequest:
-		return wire.TagBindResponse
-	case *wire.SearchRequest:
-		return wire.TagSearchResultDone
-	case *wire.CompareRequest:
-		return wire.TagCompareResponse
-	case *wire.UnsupportedRequest:
+	case *ldapwire.BindRequest:
+		return ldapwire.TagBindResponse
+	case *ldapwire.SearchRequest:
+		return ldapwire.TagSearchResultDone
+	case *ldapwire.CompareRequest:
+		return ldapwire.TagCompareResponse
+	case *ldapwire.UnsupportedRequest:
 		if req.ResponseTag >= 0 {
 			return req.ResponseTag
 		}
 	}
-	return wire.TagExtendedResponse
+	return ldapwire.TagExtendedResponse
 }
 
-func opName(m *wire.Message) string {
+func opName(m *ldapwire.Message) string {
 	switch req := m.Op.(type) {
-	case *wire.BindRequest:
+	case *ldapwire.BindRequest:
 		return "bind"
-	case *wire.SearchRequest:
+	case *ldapwire.SearchRequest:
 		return "search"
-	case *wire.CompareRequest:
+	case *ldapwire.CompareRequest:
 		return "compare"
-	case *wire.ExtendedRequest:
+	case *ldapwire.ExtendedRequest:
 		switch req.OID {
-		case wire.OIDWhoAmI:
+		case ldapwire.OIDWhoAmI:
 			return "whoami"
-		case wire.OIDPasswordModify:
+		case ldapwire.OIDPasswordModify:
 			return "passwd"
-		case wire.OIDStartTLS:
+		case ldapwire.OIDStartTLS:
 			return "starttls"
 		}
 		return "extended"
-	case *wire.UnsupportedRequest:
+	case *ldapwire.UnsupportedRequest:
 		switch req.Tag {
-		case wire.TagModifyRequest:
+		case ldapwire.TagModifyRequest:
 			return "modify"
-		case wire.TagAddRequest:
+		case ldapwire.TagAddRequest:
 			return "add"
-		case wire.TagDelRequest:
+		case ldapwire.TagDelRequest:
 			return "delete"
-		case wire.TagModifyDNRequest:
+		case ldapwire.TagModifyDNRequest:
 			return "modrdn"
 		}
 		return "unknown"
@@ -129,9 +129,9 @@ func opName(m *wire.Message) string {
 // knownControls are the request controls bindery understands; an unknown
 // control marked critical fails the operation with 12.
 var knownControls = map[string]bool{
-	wire.OIDPasswordPolicy: true,
-	wire.OIDPagedResults:   true,
-	wire.OIDManageDsaIT:    true,
+	ldapwire.OIDPasswordPolicy: true,
+	ldapwire.OIDPagedResults:   true,
+	ldapwire.OIDManageDsaIT:    true,
 }
 
 // run answers one operation: handler, panic recovery, one result, one log line.
@@ -161,22 +161,22 @@ func (c *conn) handle(o *op) error {
 		return newError(ldap.LDAPResultInsufficientAccessRights, textRestricted)
 	}
 	switch req := o.msg.Op.(type) {
-	case *wire.BindRequest:
+	case *ldapwire.BindRequest:
 		return c.bind(o, req)
-	case *wire.SearchRequest:
+	case *ldapwire.SearchRequest:
 		return c.search(o, req)
-	case *wire.CompareRequest:
+	case *ldapwire.CompareRequest:
 		return c.compare(o, req)
-	case *wire.ExtendedRequest:
+	case *ldapwire.ExtendedRequest:
 		switch req.OID {
-		case wire.OIDWhoAmI:
+		case ldapwire.OIDWhoAmI:
 			return c.whoAmI(o)
-		case wire.OIDPasswordModify:
+		case ldapwire.OIDPasswordModify:
 			return c.passwordModify(o, req)
 		}
 		o.log("oid", req.OID)
 		return newError(ldap.LDAPResultProtocolError, textUnsupportedExt)
-	case *wire.UnsupportedRequest:
+	case *ldapwire.UnsupportedRequest:
 		if req.ResponseTag < 0 {
 			o.log("tag", req.Tag)
 			return newError(ldap.LDAPResultProtocolError, textUnsupportedOp)
@@ -188,12 +188,12 @@ func (c *conn) handle(o *op) error {
 
 // allowedWhenRestricted lists what a must-change session may still do
 // (Unbind and Abandon never reach the handlers).
-func allowedWhenRestricted(m *wire.Message) bool {
+func allowedWhenRestricted(m *ldapwire.Message) bool {
 	switch req := m.Op.(type) {
-	case *wire.BindRequest:
+	case *ldapwire.BindRequest:
 		return true
-	case *wire.ExtendedRequest:
-		return req.OID == wire.OIDStartTLS || req.OID == wire.OIDPasswordModify
+	case *ldapwire.ExtendedRequest:
+		return req.OID == ldapwire.OIDStartTLS || req.OID == ldapwire.OIDPasswordModify
 	}
 	return false
 }
@@ -204,7 +204,7 @@ var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 // respond turns the handler's outcome into one response, writes it (unless
 // the operation was abandoned) and logs once.
 func (c *conn) respond(o *op, err error) {
-	r := wire.Result{Code: o.code, DiagnosticMessage: o.diag}
+	r := ldapwire.Result{Code: o.code, DiagnosticMessage: o.diag}
 	controls := o.controls
 	buf := o.buf
 	var le *ldapError
@@ -212,18 +212,18 @@ func (c *conn) respond(o *op, err error) {
 	switch {
 	case err == nil:
 	case errors.As(err, &le):
-		r = wire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
+		r = ldapwire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
 		controls = le.Controls
 		if le.Reason != "" {
 			o.reason = le.Reason
 		}
 		buf = nil // no partial results
 	case errors.As(err, &pe):
-		r = wire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
+		r = ldapwire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
 		controls, buf = nil, nil
 		c.log().Error("panic in operation", "op", o.name, "client", c.client, "msgid", o.id, "panic", pe.value, "stack", string(pe.stack))
 	default:
-		r = wire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
+		r = ldapwire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
 		controls, buf = nil, nil
 	}
 	var out []byte
@@ -243,16 +243,16 @@ func (c *conn) respond(o *op, err error) {
 		out = buf
 	}
 	switch o.respTag {
-	case wire.TagBindResponse:
-		out = wire.AppendBindResponse(out, o.id, r, controls)
-	case wire.TagExtendedResponse:
+	case ldapwire.TagBindResponse:
+		out = ldapwire.AppendBindResponse(out, o.id, r, controls)
+	case ldapwire.TagExtendedResponse:
 		name, value, has := o.respName, o.respValue, o.hasValue
 		if err != nil {
 			name, value, has = "", nil, false
 		}
-		out = wire.AppendExtendedResponse(out, o.id, r, name, value, has, controls)
+		out = ldapwire.AppendExtendedResponse(out, o.id, r, name, value, has, controls)
 	default:
-		out = wire.AppendResult(out, o.id, o.respTag, r, controls)
+		out = ldapwire.AppendResult(out, o.id, o.respTag, r, controls)
 	}
 	if !o.abandoned.Load() {
 		c.write(out)

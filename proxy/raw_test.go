@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -86,7 +86,7 @@ func message(id int64, op *ber.Packet, controls ...*ber.Packet) []byte {
 }
 
 func rawBind(id int64, name, pw string, controls ...*ber.Packet) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, wire.TagBindRequest, nil, "Bind")
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldapwire.TagBindRequest, nil, "Bind")
 	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(3), "version"))
 	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, name, "name"))
 	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, pw, "simple"))
@@ -94,13 +94,13 @@ func rawBind(id int64, name, pw string, controls ...*ber.Packet) []byte {
 }
 
 func rawWhoAmI(id int64) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, wire.TagExtendedRequest, nil, "Extended")
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, wire.OIDWhoAmI, "oid"))
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldapwire.TagExtendedRequest, nil, "Extended")
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, ldapwire.OIDWhoAmI, "oid"))
 	return message(id, op)
 }
 
 func rawSearch(id int64, base, filter string) []byte {
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, wire.TagSearchRequest, nil, "Search")
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldapwire.TagSearchRequest, nil, "Search")
 	op.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, base, "base"))
 	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(2), "scope"))
 	op.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(0), "deref"))
@@ -117,13 +117,13 @@ func rawSearch(id int64, base, filter string) []byte {
 }
 
 func rawAbandon(id, target int64) []byte {
-	op := ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, wire.TagAbandonRequest, target, "Abandon")
+	op := ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, ldapwire.TagAbandonRequest, target, "Abandon")
 	return message(id, op)
 }
 
 func ppolicyRequestControl() *ber.Packet {
 	c := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "Control")
-	c.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, wire.OIDPasswordPolicy, "oid"))
+	c.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, ldapwire.OIDPasswordPolicy, "oid"))
 	return c
 }
 
@@ -145,7 +145,7 @@ func TestMessageIDsOverTheWholeRange(t *testing.T) {
 	for _, id := range []int64{1, 127, 128, 129, 255, 256, 32767, 32768, 65535, 65536, 65537, 1<<24 + 1, 1<<31 - 1} {
 		r.send(rawWhoAmI(id))
 		p := r.read()
-		if msgID(p) != id || opTag(p) != wire.TagExtendedResponse || resultCode(p) != 0 {
+		if msgID(p) != id || opTag(p) != ldapwire.TagExtendedResponse || resultCode(p) != 0 {
 			t.Fatalf("whoami id %d: got id %d tag %d code %d", id, msgID(p), opTag(p), resultCode(p))
 		}
 	}
@@ -169,7 +169,7 @@ func TestAbandonCancelsSlowLookup(t *testing.T) {
 	// whatever the abandoned search would have sent, and it must be first.
 	r.send(rawBind(4, "", ""))
 	p := r.read()
-	if msgID(p) != 4 || opTag(p) != wire.TagBindResponse {
+	if msgID(p) != 4 || opTag(p) != ldapwire.TagBindResponse {
 		t.Fatalf("after abandon got id %d tag %d, want the bind response", msgID(p), opTag(p))
 	}
 }
@@ -206,7 +206,7 @@ func TestMaxOpsPerConn(t *testing.T) {
 	<-e.pin.lookupStarted
 	r.send(rawSearch(4, testSuffix, "(uid=CU1234567)"))
 	p := r.read()
-	if msgID(p) != 4 || opTag(p) != wire.TagSearchResultDone || resultCode(p) != ldap.LDAPResultBusy {
+	if msgID(p) != 4 || opTag(p) != ldapwire.TagSearchResultDone || resultCode(p) != ldap.LDAPResultBusy {
 		t.Fatalf("third op: id %d tag %d code %d, want 51 for id 4", msgID(p), opTag(p), resultCode(p))
 	}
 	close(e.pin.release)
@@ -296,10 +296,10 @@ func TestShutdownWaitsForOperationInFlight(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	close(e.pin.release)
 	// The search completes, then the notice arrives.
-	if p := r.read(); msgID(p) != 2 || opTag(p) != wire.TagSearchResultEntry {
+	if p := r.read(); msgID(p) != 2 || opTag(p) != ldapwire.TagSearchResultEntry {
 		t.Fatalf("want the search entry first, got id %d tag %d", msgID(p), opTag(p))
 	}
-	if p := r.read(); msgID(p) != 2 || opTag(p) != wire.TagSearchResultDone {
+	if p := r.read(); msgID(p) != 2 || opTag(p) != ldapwire.TagSearchResultDone {
 		t.Fatalf("want the search done, got id %d tag %d", msgID(p), opTag(p))
 	}
 	if got := r.expectClosed(); got != ldap.LDAPResultUnavailable {
@@ -362,7 +362,7 @@ func TestIdleTimeoutSparesOperationsInFlight(t *testing.T) {
 	if p := r.read(); msgID(p) != 2 {
 		t.Fatalf("got id %d", msgID(p))
 	}
-	if p := r.read(); msgID(p) != 2 || opTag(p) != wire.TagSearchResultDone {
+	if p := r.read(); msgID(p) != 2 || opTag(p) != ldapwire.TagSearchResultDone {
 		t.Fatalf("got id %d tag %d", msgID(p), opTag(p))
 	}
 	r.send(rawWhoAmI(3))

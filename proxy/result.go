@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bindery/bindery/backend"
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -42,7 +42,7 @@ const (
 type ldapError struct {
 	Code     int
 	Diag     string
-	Controls []wire.Control
+	Controls []ldapwire.Control
 	Reason   backend.Reason
 	Err      error
 }

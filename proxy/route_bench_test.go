@@ -9,7 +9,7 @@ import (
 // configs/demo.toml (julac, campus, library-card): one ID for each, the
 // last one after two failed patterns.
 func BenchmarkRoute(b *testing.B) {
-	d := &Directory{Routes: []Route{
+	d := &Routes{List: []Route{
 		{Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{4,12}$`), Case: CaseUpper, BackendName: "pins"},
 		{Name: "campus", Match: regexp.MustCompile(`^[a-z][a-z0-9]{1,15}$`), Case: CaseLower, BackendName: "campus"},
 		{Name: "library-card", Match: regexp.MustCompile(`^[0-9]{6,14}$`), BackendName: "pins"},

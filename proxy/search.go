@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/proxy/names"
-	"github.com/bindery/bindery/proxy/wire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -38,7 +38,7 @@ func (s *Server) tree() tree {
 
 // search answers a Search request (RFC 4511 §4.5). See README.md for what
 // each identity may read.
-func (c *conn) search(o *op, req *wire.SearchRequest) error {
+func (c *conn) search(o *op, req *ldapwire.SearchRequest) error {
 	filter := req.Filter
 	if filter == nil {
 		f, err := ldap.CompileFilter(req.FilterString)
@@ -48,13 +48,13 @@ func (c *conn) search(o *op, req *wire.SearchRequest) error {
 		filter = f
 	}
 	o.log("base", req.BaseDN, "scope", req.Scope, "filter", req.FilterString)
-	if o.hasControl(wire.OIDPagedResults) {
+	if o.hasControl(ldapwire.OIDPagedResults) {
 		// Every answer fits one page: tell the client there is no more.
-		o.controls = append(o.controls, wire.PagedResultsControl(0, nil))
+		o.controls = append(o.controls, ldapwire.PagedResultsControl(0, nil))
 	}
 	ident := c.identity()
 	if strings.TrimSpace(req.BaseDN) == "" {
-		if req.Scope != wire.ScopeBase {
+		if req.Scope != ldapwire.ScopeBase {
 			if ident.kind == anonymous {
 				return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 			}
@@ -74,26 +74,26 @@ func (c *conn) search(o *op, req *wire.SearchRequest) error {
 	switch {
 	case base.EqualFold(t.suffix):
 		switch scope {
-		case wire.ScopeBase:
+		case ldapwire.ScopeBase:
 			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(c.srv.Suffix)})
-		case wire.ScopeOne:
+		case ldapwire.ScopeOne:
 			return c.sendEntries(o, req, filter, []*vEntry{
 				containerEntry(t.people.String()), containerEntry(t.services.String()), containerEntry(t.groups.String()),
 			})
 		}
 		return c.searchPeople(o, req, filter, ident)
 	case base.EqualFold(t.people):
-		if scope == wire.ScopeBase {
+		if scope == ldapwire.ScopeBase {
 			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(t.people.String())})
 		}
 		return c.searchPeople(o, req, filter, ident)
 	case base.EqualFold(t.services), base.EqualFold(t.groups):
-		if scope == wire.ScopeBase {
+		if scope == ldapwire.ScopeBase {
 			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(base.String())})
 		}
 		return c.sendEntries(o, req, filter, nil)
 	case t.people.AncestorOfFold(base):
-		if scope != wire.ScopeBase && scope != wire.ScopeSub {
+		if scope != ldapwire.ScopeBase && scope != ldapwire.ScopeSub {
 			return c.sendEntries(o, req, filter, nil)
 		}
 		n, err := c.srv.parser().Parse(req.BaseDN)
@@ -107,7 +107,7 @@ func (c *conn) search(o *op, req *wire.SearchRequest) error {
 		return c.sendEntries(o, req, filter, []*vEntry{e})
 	case t.groups.AncestorOfFold(base):
 		n, err := c.srv.parser().Parse(req.BaseDN)
-		if err != nil || n.Kind != names.Group || (scope != wire.ScopeBase && scope != wire.ScopeSub) {
+		if err != nil || n.Kind != names.Group || (scope != ldapwire.ScopeBase && scope != ldapwire.ScopeSub) {
 			return newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
 		}
 		if ident.kind != serviceIdentity {
@@ -128,7 +128,7 @@ func (o *op) canSearch(ident identity) bool {
 	if ident.kind != serviceIdentity {
 		return false
 	}
-	sa, ok := o.dir.Service(ident.id)
+	sa, ok := o.routes.Service(ident.id)
 	return ok && sa.CanSearch
 }
 
@@ -140,7 +140,7 @@ func (c *conn) readPerson(o *op, ident identity, id string) (*vEntry, error) {
 	if ident.kind == serviceIdentity && !o.canSearch(ident) {
 		return nil, newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 	}
-	route, nid, ok := o.dir.Route(id)
+	route, nid, ok := o.routes.Route(id)
 	if !ok {
 		return nil, newError(ldap.LDAPResultNoSuchObject, textNoSuchObject)
 	}
@@ -181,7 +181,7 @@ func (o *op) canList(ident identity) bool {
 	if ident.kind != serviceIdentity {
 		return false
 	}
-	sa, ok := o.dir.Service(ident.id)
+	sa, ok := o.routes.Service(ident.id)
 	return ok && sa.CanSearch && sa.CanList
 }
 
@@ -191,7 +191,7 @@ func (o *op) visible(ident identity) func(string) bool {
 	if ident.kind != serviceIdentity {
 		return nil
 	}
-	sa, ok := o.dir.Service(ident.id)
+	sa, ok := o.routes.Service(ident.id)
 	if !ok || len(sa.Attributes) == 0 {
 		return nil
 	}
@@ -212,7 +212,7 @@ func (o *op) visible(ident identity) func(string) bool {
 // searchPeople answers a search under ou=people: every ID the filter names
 // (see filterIDs) is routed like a bind, looked up, and returned when the
 // entry matches the whole filter. A filter that names no ID finds nothing.
-func (c *conn) searchPeople(o *op, req *wire.SearchRequest, filter *ber.Packet, ident identity) error {
+func (c *conn) searchPeople(o *op, req *ldapwire.SearchRequest, filter *ber.Packet, ident identity) error {
 	if ident.kind == serviceIdentity && !o.canSearch(ident) {
 		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 	}
@@ -233,7 +233,7 @@ func (c *conn) searchPeople(o *op, req *wire.SearchRequest, filter *ber.Packet, 
 		if !plausibleID(id) {
 			continue
 		}
-		route, nid, ok := o.dir.Route(id)
+		route, nid, ok := o.routes.Route(id)
 		if !ok {
 			continue
 		}
@@ -272,7 +272,7 @@ func (c *conn) allRoutable(o *op, ids []string) bool {
 		if !plausibleID(id) {
 			return false
 		}
-		if _, _, ok := o.dir.Route(id); !ok {
+		if _, _, ok := o.routes.Route(id); !ok {
 			return false
 		}
 	}
@@ -281,7 +281,7 @@ func (c *conn) allRoutable(o *op, ids []string) bool {
 
 // sendEntries encodes the entries that match the filter into the
 // operation's response, honouring SizeLimit and TypesOnly.
-func (c *conn) sendEntries(o *op, req *wire.SearchRequest, filter *ber.Packet, entries []*vEntry) error {
+func (c *conn) sendEntries(o *op, req *ldapwire.SearchRequest, filter *ber.Packet, entries []*vEntry) error {
 	n := 0
 	for _, e := range entries {
 		if !matchFilter(filter, e) {
@@ -294,9 +294,9 @@ func (c *conn) sendEntries(o *op, req *wire.SearchRequest, filter *ber.Packet, e
 		}
 		attrs := e.selectAttrs(req.Attributes)
 		if req.TypesOnly {
-			o.buf = wire.AppendSearchEntryTypesOnly(o.buf, o.id, e.dn, attrs, nil)
+			o.buf = ldapwire.AppendSearchEntryTypesOnly(o.buf, o.id, e.dn, attrs, nil)
 		} else {
-			o.buf = wire.AppendSearchEntry(o.buf, o.id, e.dn, attrs, nil)
+			o.buf = ldapwire.AppendSearchEntry(o.buf, o.id, e.dn, attrs, nil)
 		}
 		n++
 	}

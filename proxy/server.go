@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/proxy/names"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -30,9 +30,9 @@ const (
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
-// Server is an LDAP server. The zero value is usable once a Directory has
+// Server is an LDAP server. The zero value is usable once a Routes has
 // been set; fields must not be changed after Serve or ServeTLS is called
-// (the Directory is swapped with SetDirectory).
+// (the Routes are swapped with SetRoutes).
 type Server struct {
 	// Suffix is the base of the virtual tree, e.g. "dc=library,dc=example,dc=edu".
 	Suffix string
@@ -113,7 +113,7 @@ type Server struct {
 	// audit log); nil: nobody.
 	Observer Observer
 
-	dir atomic.Pointer[Directory]
+	routes atomic.Pointer[Routes]
 
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
@@ -129,13 +129,13 @@ type Server struct {
 	throttleNow  func() time.Time // the throttle's clock (tests); nil: time.Now
 }
 
-// SetDirectory installs d for operations that start from now on;
-// operations already running keep the Directory they started with. It is
+// SetRoutes installs d for operations that start from now on;
+// operations already running keep the Routes they started with. It is
 // safe to call at any time, e.g. on SIGHUP.
-func (s *Server) SetDirectory(d *Directory) { s.dir.Store(d) }
+func (s *Server) SetRoutes(d *Routes) { s.routes.Store(d) }
 
-// Directory returns the Directory currently installed (nil if none).
-func (s *Server) Directory() *Directory { return s.dir.Load() }
+// Routes returns the Routes currently installed (nil if none).
+func (s *Server) Routes() *Routes { return s.routes.Load() }
 
 func (s *Server) logger() *slog.Logger {
 	if s.Logger != nil {
@@ -279,7 +279,7 @@ func isTemporary(err error) bool {
 func (s *Server) refuse(nc net.Conn) {
 	defer nc.Close()
 	nc.SetWriteDeadline(time.Now().Add(s.writeTimeout()))
-	nc.Write(wire.AppendNoticeOfDisconnection(nil, ldap.LDAPResultBusy, "too many connections"))
+	nc.Write(ldapwire.AppendNoticeOfDisconnection(nil, ldap.LDAPResultBusy, "too many connections"))
 	s.logger().Warn("connection refused: too many connections", "client", nc.RemoteAddr().String(), "max_connections", s.maxConnections())
 }
 

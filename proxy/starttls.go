@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -33,7 +33,7 @@ func (c *conn) startTLS(o *op) bool {
 		c.respond(o, err)
 		return true
 	}
-	o.respName = wire.OIDStartTLS
+	o.respName = ldapwire.OIDStartTLS
 	c.respond(o, nil)
 
 	c.wmu.Lock()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -81,8 +81,8 @@ func TestStartTLSWithoutConfig(t *testing.T) {
 	e := newEnv(t, nil)
 	// go-ldap's client stops reading after a refused StartTLS, so speak raw.
 	r := dialRaw(t, e.addr)
-	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, wire.TagExtendedRequest, nil, "Extended")
-	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, wire.OIDStartTLS, "oid"))
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldapwire.TagExtendedRequest, nil, "Extended")
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, ldapwire.OIDStartTLS, "oid"))
 	r.send(message(1, op))
 	if p := r.read(); resultCode(p) != ldap.LDAPResultProtocolError {
 		t.Fatalf("StartTLS without a certificate: %d, want 2", resultCode(p))

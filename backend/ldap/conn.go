@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bindery/bindery/proxy/wire"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -126,14 +126,14 @@ func (c *conn) send(enc func(dst []byte, id int64) []byte) (int64, error) {
 // recv reads the next response to request id. Intermediate responses are
 // skipped; a Notice of Disconnection or any other unsolicited message
 // breaks the connection.
-func (c *conn) recv(id int64) (*wire.Response, error) {
+func (c *conn) recv(id int64) (*ldapwire.Response, error) {
 	for {
-		body, err := wire.ReadFrame(c.r, maxResponseBytes)
+		body, err := ldapwire.ReadFrame(c.r, maxResponseBytes)
 		if err != nil {
 			c.broken = true
 			return nil, fmt.Errorf("read: %w", err)
 		}
-		resp, err := wire.DecodeResponse(body)
+		resp, err := ldapwire.DecodeResponse(body)
 		if err != nil {
 			c.broken = true
 			return nil, err
@@ -141,14 +141,14 @@ func (c *conn) recv(id int64) (*wire.Response, error) {
 		switch {
 		case resp.ID == 0:
 			c.broken = true
-			if resp.Tag == wire.TagExtendedResponse {
+			if resp.Tag == ldapwire.TagExtendedResponse {
 				return nil, fmt.Errorf("%w: %d %s", errDisconnected, resp.Result.Code, resp.Result.DiagnosticMessage)
 			}
-			return nil, fmt.Errorf("%w: unsolicited message with tag %d", wire.ErrMalformed, resp.Tag)
+			return nil, fmt.Errorf("%w: unsolicited message with tag %d", ldapwire.ErrMalformed, resp.Tag)
 		case resp.ID != id:
 			c.broken = true
-			return nil, fmt.Errorf("%w: response to message %d while waiting for %d", wire.ErrMalformed, resp.ID, id)
-		case resp.Tag == wire.TagIntermediateResponse:
+			return nil, fmt.Errorf("%w: response to message %d while waiting for %d", ldapwire.ErrMalformed, resp.ID, id)
+		case resp.Tag == ldapwire.TagIntermediateResponse:
 			continue
 		}
 		return resp, nil
@@ -157,7 +157,7 @@ func (c *conn) recv(id int64) (*wire.Response, error) {
 
 // resultError is nil for success and a *ldap.Error otherwise, shaped like
 // go-ldap's.
-func resultError(r wire.Result) error {
+func resultError(r ldapwire.Result) error {
 	if r.Code == ldap.LDAPResultSuccess {
 		return nil
 	}
@@ -165,10 +165,10 @@ func resultError(r wire.Result) error {
 }
 
 // expect checks that a response has the tag the request calls for.
-func (c *conn) expect(resp *wire.Response, tag int) error {
+func (c *conn) expect(resp *ldapwire.Response, tag int) error {
 	if resp.Tag != tag {
 		c.broken = true
-		return fmt.Errorf("%w: response tag %d, want %d", wire.ErrMalformed, resp.Tag, tag)
+		return fmt.Errorf("%w: response tag %d, want %d", ldapwire.ErrMalformed, resp.Tag, tag)
 	}
 	return nil
 }
@@ -181,7 +181,7 @@ func (c *conn) bind(ctx context.Context, dn, password string) error {
 	}
 	defer end()
 	c.asUser = false
-	id, err := c.send(func(dst []byte, id int64) []byte { return wire.AppendBindRequest(dst, id, dn, password, nil) })
+	id, err := c.send(func(dst []byte, id int64) []byte { return ldapwire.AppendBindRequest(dst, id, dn, password, nil) })
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (c *conn) bind(ctx context.Context, dn, password string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.expect(resp, wire.TagBindResponse); err != nil {
+	if err := c.expect(resp, ldapwire.TagBindResponse); err != nil {
 		return err
 	}
 	return resultError(resp.Result)
@@ -208,7 +208,7 @@ func (c *conn) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.Searc
 	if err != nil {
 		return nil, err
 	}
-	s := wire.ClientSearch{
+	s := ldapwire.ClientSearch{
 		BaseDN: req.BaseDN, Scope: int64(req.Scope), DerefAliases: int64(req.DerefAliases),
 		SizeLimit: int64(req.SizeLimit), TimeLimit: int64(req.TimeLimit), TypesOnly: req.TypesOnly,
 		Filter: filter.Bytes(), Attributes: req.Attributes,
@@ -218,7 +218,7 @@ func (c *conn) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.Searc
 		return nil, err
 	}
 	defer end()
-	id, err := c.send(func(dst []byte, id int64) []byte { return wire.AppendSearchRequest(dst, id, s, controls) })
+	id, err := c.send(func(dst []byte, id int64) []byte { return ldapwire.AppendSearchRequest(dst, id, s, controls) })
 	if err != nil {
 		return nil, err
 	}
@@ -229,17 +229,17 @@ func (c *conn) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.Searc
 			return nil, err
 		}
 		switch resp.Tag {
-		case wire.TagSearchResultEntry:
+		case ldapwire.TagSearchResultEntry:
 			res.Entries = append(res.Entries, toLDAPEntry(resp))
-		case wire.TagSearchResultReference:
+		case ldapwire.TagSearchResultReference:
 			res.Referrals = append(res.Referrals, resp.URIs...)
-		case wire.TagSearchResultDone:
+		case ldapwire.TagSearchResultDone:
 			for _, wc := range resp.Controls {
 				res.Controls = append(res.Controls, fromWireControl(wc))
 			}
 			return res, resultError(resp.Result)
 		default:
-			return nil, c.expect(resp, wire.TagSearchResultDone)
+			return nil, c.expect(resp, ldapwire.TagSearchResultDone)
 		}
 	}
 }
@@ -253,7 +253,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config) error {
 	}
 	defer end()
 	id, err := c.send(func(dst []byte, id int64) []byte {
-		return wire.AppendExtendedRequest(dst, id, wire.OIDStartTLS, nil, false, nil)
+		return ldapwire.AppendExtendedRequest(dst, id, ldapwire.OIDStartTLS, nil, false, nil)
 	})
 	if err != nil {
 		return err
@@ -262,7 +262,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := c.expect(resp, wire.TagExtendedResponse); err != nil {
+	if err := c.expect(resp, ldapwire.TagExtendedResponse); err != nil {
 		return err
 	}
 	if err := resultError(resp.Result); err != nil {
@@ -271,7 +271,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config) error {
 	}
 	if c.r.Buffered() > 0 {
 		c.broken = true
-		return fmt.Errorf("%w: data after the StartTLS response", wire.ErrMalformed)
+		return fmt.Errorf("%w: data after the StartTLS response", ldapwire.ErrMalformed)
 	}
 	tc := tls.Client(c.raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -285,7 +285,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config) error {
 
 // toLDAPEntry converts a search result entry to go-ldap's form, which the
 // attribute mapping reads.
-func toLDAPEntry(resp *wire.Response) *ldap.Entry {
+func toLDAPEntry(resp *ldapwire.Response) *ldap.Entry {
 	e := &ldap.Entry{DN: resp.DN, Attributes: make([]*ldap.EntryAttribute, len(resp.Attributes))}
 	for i, a := range resp.Attributes {
 		ea := &ldap.EntryAttribute{Name: a.Type, Values: make([]string, len(a.Values)), ByteValues: a.Values}
@@ -298,14 +298,14 @@ func toLDAPEntry(resp *wire.Response) *ldap.Entry {
 }
 
 // wireControls encodes request controls; only paging is ever sent.
-func wireControls(cs []ldap.Control) ([]wire.Control, error) {
-	var out []wire.Control
+func wireControls(cs []ldap.Control) ([]ldapwire.Control, error) {
+	var out []ldapwire.Control
 	for _, c := range cs {
 		p, ok := c.(*ldap.ControlPaging)
 		if !ok {
 			return nil, fmt.Errorf("request control %s is not supported", c.GetControlType())
 		}
-		wc := wire.PagedResultsControl(int64(p.PagingSize), p.Cookie)
+		wc := ldapwire.PagedResultsControl(int64(p.PagingSize), p.Cookie)
 		out = append(out, wc)
 	}
 	return out, nil
@@ -313,9 +313,9 @@ func wireControls(cs []ldap.Control) ([]wire.Control, error) {
 
 // fromWireControl converts a response control for go-ldap's helpers
 // (ldap.FindControl): the paged results control decoded, others as strings.
-func fromWireControl(wc wire.Control) ldap.Control {
-	if wc.OID == wire.OIDPagedResults {
-		if size, cookie, err := wire.DecodePagedResults(wc.Value); err == nil {
+func fromWireControl(wc ldapwire.Control) ldap.Control {
+	if wc.OID == ldapwire.OIDPagedResults {
+		if size, cookie, err := ldapwire.DecodePagedResults(wc.Value); err == nil {
 			return &ldap.ControlPaging{PagingSize: uint32(size), Cookie: cookie}
 		}
 	}
@@ -328,7 +328,7 @@ func (c *conn) close() {
 	if !c.broken {
 		_ = c.raw.SetDeadline(time.Now().Add(100 * time.Millisecond))
 		c.msgID++
-		_, _ = c.nc.Write(wire.AppendUnbindRequest(nil, c.msgID))
+		_, _ = c.nc.Write(ldapwire.AppendUnbindRequest(nil, c.msgID))
 	}
 	c.broken = true
 	_ = c.raw.SetDeadline(longAgo)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/internal/slapdtest"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/google/uuid"
 )
 
@@ -466,7 +466,7 @@ func whoAmI(c *conn) (string, error) {
 	}
 	defer end()
 	id, err := c.send(func(dst []byte, id int64) []byte {
-		return wire.AppendExtendedRequest(dst, id, wire.OIDWhoAmI, nil, false, nil)
+		return ldapwire.AppendExtendedRequest(dst, id, ldapwire.OIDWhoAmI, nil, false, nil)
 	})
 	if err != nil {
 		return "", err

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/internal/slapdtest"
-	"github.com/bindery/bindery/proxy/wire"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -204,7 +204,7 @@ func TestIdleAlive(t *testing.T) {
 	srv.Close()
 	waitFor(t, "a connection the server closed to look dead", func() bool { return !c.idleAlive() })
 	c, srv = dialed()
-	if _, err := srv.Write(wire.AppendNoticeOfDisconnection(nil, 52, "bye")); err != nil {
+	if _, err := srv.Write(ldapwire.AppendNoticeOfDisconnection(nil, 52, "bye")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a connection with an unasked message to look dead", func() bool { return !c.idleAlive() })

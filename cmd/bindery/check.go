@@ -8,9 +8,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/bindery/bindery/backend/cache"
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/internal/config"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 // checkConnect opens every backend and reaches it: each PIN store answers

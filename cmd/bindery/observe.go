@@ -10,12 +10,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bindery/bindery/backend/cache"
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/internal/audit"
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/metrics"
 	"github.com/bindery/bindery/proxy"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 // observability is the metrics, the audit log and the HTTP endpoints of

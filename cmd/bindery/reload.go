@@ -29,7 +29,7 @@ func reload(ctx context.Context, path string, first *config.Runtime, current *at
 		return
 	}
 	prev := current.Load()
-	first.Server.SetDirectory(next.Directory)
+	first.Server.SetRoutes(next.Routes)
 	current.Store(next)
 	if needs := restartNeeded(first.Config, cfg); len(needs) > 0 {
 		logger.Warn("reload: these settings changed but take effect only after a restart", "keys", needs)

@@ -13,21 +13,21 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/backend/cache"
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/backend/static"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/proxy"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 // Runtime is a built configuration: the backends opened and the server
 // ready to serve (not yet listening).
 type Runtime struct {
-	Config    *Config
-	Server    *proxy.Server
-	Directory *proxy.Directory
+	Config *Config
+	Server *proxy.Server
+	Routes *proxy.Routes
 	// Backends are the backends by name, each behind its cache when
 	// [cache] ttl is not "0s" (cache.Of finds the cache).
 	Backends map[string]backend.Authenticator
@@ -108,11 +108,11 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		}
 		rt.Backends[name] = a
 	}
-	dir, err := buildDirectory(cfg, rt.Backends, rt.HashPool)
+	routes, err := buildRoutes(cfg, rt.Backends, rt.HashPool)
 	if err != nil {
 		return nil, err
 	}
-	rt.Directory = dir
+	rt.Routes = routes
 
 	s := cfg.Server
 	srv := &proxy.Server{
@@ -144,7 +144,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		rt.ListenTLS = s.TLS.ListenTLS
 	}
-	srv.SetDirectory(dir)
+	srv.SetRoutes(routes)
 	rt.Server = srv
 	return rt, nil
 }
@@ -154,8 +154,8 @@ var Version = "0.1.0-dev"
 
 // BuildDirectory builds routes and service accounts over already opened
 // backends (used again on reload).
-func buildDirectory(cfg *Config, backends map[string]backend.Authenticator, pool *hashpool.Pool) (*proxy.Directory, error) {
-	dir := &proxy.Directory{}
+func buildRoutes(cfg *Config, backends map[string]backend.Authenticator, pool *hashpool.Pool) (*proxy.Routes, error) {
+	routes := &proxy.Routes{}
 	// Service accounts bind for every patron login: their accepted password
 	// is remembered for the cache's ttl.
 	var serviceTTL time.Duration
@@ -185,7 +185,7 @@ func buildDirectory(cfg *Config, backends map[string]backend.Authenticator, pool
 			}
 			route.RequirePatron = pc
 		}
-		dir.Routes = append(dir.Routes, route)
+		routes.List = append(routes.List, route)
 	}
 	for i, sa := range cfg.ServiceAccounts {
 		hash := sa.PasswordHash
@@ -217,9 +217,9 @@ func buildDirectory(cfg *Config, backends map[string]backend.Authenticator, pool
 			p, _ := parseNetwork(n)
 			acct.Networks = append(acct.Networks, p)
 		}
-		dir.ServiceAccounts = append(dir.ServiceAccounts, acct)
+		routes.ServiceAccounts = append(routes.ServiceAccounts, acct)
 	}
-	return dir, nil
+	return routes, nil
 }
 
 func caseOf(s string) proxy.Case {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/configs"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 const goodHash = "$argon2id$v=19$m=19456,t=2,p=1$2GyxHsXZLDdZ4w0VD8KocQ$YhHmHvQVk0RMpnS+UTDmkCdZZjtXjnam+VL52NPQt54"
@@ -139,7 +139,7 @@ func TestBuildWiresCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	a := rt.Directory.Routes[0].Backend
+	a := rt.Routes.List[0].Backend
 	c := cache.Of(a)
 	if c == nil {
 		t.Fatalf("route backend %T is not cached", a)

@@ -65,7 +65,7 @@ func TestBuildListingKeys(t *testing.T) {
 	if rt.Server.SizeLimit != 100 || rt.Server.TimeLimit != 5*time.Second {
 		t.Errorf("limits %d %v", rt.Server.SizeLimit, rt.Server.TimeLimit)
 	}
-	a := rt.Directory.ServiceAccounts[0]
+	a := rt.Routes.ServiceAccounts[0]
 	if !a.CanList || len(a.Attributes) != 1 || a.Attributes[0] != "cn" {
 		t.Errorf("account %+v", a)
 	}

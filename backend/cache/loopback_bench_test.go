@@ -14,12 +14,12 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 
+	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/proxy"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 // BenchmarkCachedBindLoopback is the whole cached bind path in one
@@ -35,7 +35,7 @@ import (
 //
 // Profile it with
 //
-//	go test -run x -bench CachedBindLoopback/warn -benchtime 5s -cpuprofile cpu.out ./proxy/cache
+//	go test -run x -bench CachedBindLoopback/warn -benchtime 5s -cpuprofile cpu.out ./backend/cache
 //	go tool pprof -top cpu.out
 func BenchmarkCachedBindLoopback(b *testing.B) {
 	for _, lc := range []struct {
@@ -89,7 +89,7 @@ func loopbackStack(b *testing.B, logger *slog.Logger) string {
 		b.Fatal(err)
 	}
 	srv := &proxy.Server{Suffix: suffix, Logger: logger}
-	srv.SetDirectory(&proxy.Directory{Routes: []proxy.Route{{
+	srv.SetRoutes(&proxy.Routes{List: []proxy.Route{{
 		Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{4,12}$`), Case: proxy.CaseUpper,
 		BackendName: "pins", Backend: cache.Wrap("pins", st, cache.Options{TTL: time.Hour}),
 	}}})

@@ -1,4 +1,4 @@
-package wire
+package ldapwire
 
 // The encoders write BER directly into the caller's slice: no intermediate
 // packets, and a whole response (entries and done) can go out in one write.

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/proxy"
-	"github.com/bindery/bindery/proxy/cache"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -70,7 +70,7 @@ func newStack(t *testing.T) *stack {
 	}
 	logs := &syncBuffer{}
 	srv := &proxy.Server{Suffix: suffix, Logger: slog.New(slog.NewTextHandler(logs, nil))}
-	srv.SetDirectory(&proxy.Directory{Routes: []proxy.Route{{
+	srv.SetRoutes(&proxy.Routes{List: []proxy.Route{{
 		Name: "julac", Match: regexp.MustCompile(`^CU[0-9]+$`), Case: proxy.CaseUpper,
 		BackendName: "pins", Backend: cache.Wrap("pins", st, cache.Options{}),
 	}}})

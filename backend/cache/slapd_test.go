@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/backend/cache"
 	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/internal/slapdtest"
-	"github.com/bindery/bindery/proxy/cache"
 )
 
 type clock struct {

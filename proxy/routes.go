@@ -8,12 +8,12 @@ import (
 	"github.com/bindery/bindery/backend"
 )
 
-// Directory is the content the server presents: the routes that send each
-// login ID to its backend, and the service accounts that may search. It is
-// swapped as a whole with [Server.SetDirectory]; a Directory must not be
-// modified once it has been handed to a server.
-type Directory struct {
-	Routes          []Route
+// Routes is what the server routes by: the list that sends each login ID
+// to its backend (first match wins), and the service accounts that may
+// search. It is swapped as a whole with [Server.SetRoutes]; a Routes must
+// not be modified once it has been handed to a server.
+type Routes struct {
+	List            []Route
 	ServiceAccounts []ServiceAccount
 }
 
@@ -85,12 +85,12 @@ type ServiceAccount struct {
 // Route returns the first route whose pattern matches id after the route's
 // case normalisation, and the normalised ID. ok is false when no route
 // matches (or d is nil).
-func (d *Directory) Route(id string) (route *Route, normalisedID string, ok bool) {
+func (d *Routes) Route(id string) (route *Route, normalisedID string, ok bool) {
 	if d == nil || id == "" {
 		return nil, "", false
 	}
-	for i := range d.Routes {
-		r := &d.Routes[i]
+	for i := range d.List {
+		r := &d.List[i]
 		nid := r.Case.Apply(id)
 		if r.Match == nil || r.Match.MatchString(nid) {
 			return r, nid, true
@@ -101,7 +101,7 @@ func (d *Directory) Route(id string) (route *Route, normalisedID string, ok bool
 
 // Service returns the service account with the given name, compared
 // case-insensitively.
-func (d *Directory) Service(name string) (*ServiceAccount, bool) {
+func (d *Routes) Service(name string) (*ServiceAccount, bool) {
 	if d == nil {
 		return nil, false
 	}

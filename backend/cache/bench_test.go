@@ -94,7 +94,7 @@ func (manyBackend) Close() error { return nil }
 // TestMeasureMemory fills a cache with 1,000,000 entries and prints heap
 // after GC / entries. Run with BINDERY_MEASURE=1:
 //
-//	BINDERY_MEASURE=1 go test -run TestMeasureMemory -v ./proxy/cache
+//	BINDERY_MEASURE=1 go test -run TestMeasureMemory -v ./backend/cache
 func TestMeasureMemory(t *testing.T) {
 	if os.Getenv("BINDERY_MEASURE") == "" {
 		t.Skip("set BINDERY_MEASURE=1 to measure memory per entry")

@@ -1,7 +1,7 @@
-// Package wire decodes LDAPv3 requests (RFC 4511) from the network and
+// Package ldapwire decodes LDAPv3 requests (RFC 4511) from the network and
 // encodes responses, on top of go-asn1-ber. It knows the protocol's shapes
 // and nothing of bindery's policy: the proxy decides what to answer.
-package wire
+package ldapwire
 
 import (
 	"errors"

@@ -13,8 +13,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 )
 
-func TestDirectoryRoute(t *testing.T) {
-	d := &Directory{Routes: []Route{
+func TestRoutesRoute(t *testing.T) {
+	d := &Routes{List: []Route{
 		{Name: "julac", Match: regexp.MustCompile(`^CU[0-9]+$`), Case: CaseUpper},
 		{Name: "campus", Match: regexp.MustCompile(`^[a-z]+$`), Case: CaseLower},
 		{Name: "card", Match: regexp.MustCompile(`^[0-9]{10}$`)},
@@ -35,11 +35,11 @@ func TestDirectoryRoute(t *testing.T) {
 			t.Errorf("Route(%q) = %v %q %v, want %s %q", tc.id, r, nid, ok, tc.route, tc.nid)
 		}
 	}
-	d.Routes = d.Routes[:3]
+	d.List = d.List[:3]
 	if _, _, ok := d.Route("Mixed-123"); ok {
 		t.Error("no route expected")
 	}
-	if _, _, ok := (*Directory)(nil).Route("x"); ok {
+	if _, _, ok := (*Routes)(nil).Route("x"); ok {
 		t.Error("nil directory routed")
 	}
 }
@@ -63,7 +63,7 @@ func TestServiceNetworks(t *testing.T) {
 	}
 }
 
-func TestSetDirectoryTakesEffectOnBoundConnections(t *testing.T) {
+func TestSetRoutesTakesEffectOnBoundConnections(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.dial()
 	if err := c.Bind(serviceDN("ils"), "ils-secret"); err != nil {
@@ -72,9 +72,9 @@ func TestSetDirectoryTakesEffectOnBoundConnections(t *testing.T) {
 	if _, err := search(c, testSuffix, ldap.ScopeWholeSubtree, "(uid=CU1234567)"); err != nil {
 		t.Fatal(err)
 	}
-	d := *e.srv.Directory()
+	d := *e.srv.Routes()
 	d.ServiceAccounts = nil
-	e.srv.SetDirectory(&d)
+	e.srv.SetRoutes(&d)
 	if _, err := search(c, testSuffix, ldap.ScopeWholeSubtree, "(uid=CU1234567)"); code(err) != 50 {
 		t.Fatalf("search by a removed service account: %v", err)
 	}
