@@ -125,7 +125,9 @@ func (c *conn) bindService(o *op, name, password string) error {
 	if sa.Verify == nil {
 		return c.invalidCredentials(o, backend.ReasonBadCredentials)
 	}
-	good, err := sa.Verify(password)
+	ctx, cancel := o.bindCtx()
+	good, err := sa.Verify(ctx, c.client, password)
+	cancel()
 	if err != nil {
 		// ErrBusy (the hashing pool is full) is 51; anything else 80.
 		return backendError(o.ctx, "verify service password", err)
@@ -162,7 +164,7 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 			}
 		}
 	}
-	ctx, cancel := o.backendCtx()
+	ctx, cancel := o.bindCtx()
 	res, good, err := route.Backend.Authenticate(ctx, backend.Credentials{ID: nid, Password: password, ClientAddr: c.client})
 	cancel()
 	o.log("cache", res.Cached)

@@ -66,6 +66,18 @@ func (o *op) backendCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(o.ctx, o.c.srv.backendTimeout())
 }
 
+// bindCtx returns a context for a backend call that may wait for a
+// password hashing worker (Authenticate, a service password,
+// ChangePassword): BackendTimeout plus Server.HashWait, so that a call the
+// hashing pool admitted to wait is not cut short by BackendTimeout.
+func (o *op) bindCtx() (context.Context, context.CancelFunc) {
+	d := o.c.srv.backendTimeout()
+	if f := o.c.srv.HashWait; f != nil {
+		d += max(f(), 0)
+	}
+	return context.WithTimeout(o.ctx, d)
+}
+
 // hasControl reports whether the request carried the control.
 func (o *op) hasControl(oid string) bool {
 	_, ok := ldapwire.FindControl(o.msg.Controls, oid)

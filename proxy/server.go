@@ -64,6 +64,12 @@ type Server struct {
 	// CheckPatron, ChangePassword). Default 10s; a backend that does not
 	// answer in time gives 52 unavailable.
 	BackendTimeout time.Duration
+	// HashWait, when set, returns how long a call may wait for a password
+	// hashing worker ([hashing] max_wait). Calls that may hash
+	// (Authenticate, a service account's password, ChangePassword) get
+	// BackendTimeout plus this, so that a bind the hashing pool admitted
+	// to wait is not cut short by BackendTimeout. nil: nothing added.
+	HashWait func() time.Duration
 	// MaxConnections caps open connections; a connection over the cap gets
 	// a Notice of Disconnection (51 busy) and is closed. Default 10000.
 	MaxConnections int

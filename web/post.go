@@ -76,7 +76,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 	switch {
 	case !ok:
 		if h.dummy != nil {
-			h.dummy(secret)
+			h.dummy(r.Context(), addr, secret)
 		}
 		err = backend.ErrNotFound
 	case kind == "setup":
@@ -86,7 +86,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 			ID: id, Old: secret, New: newPIN, Operator: pinstore.SetupOperator, ClientAddr: addr,
 		})
 		if errors.Is(err, backend.ErrNotFound) && h.dummy != nil {
-			h.dummy(secret) // the store answered at once: cost what a wrong PIN costs
+			h.dummy(r.Context(), addr, secret) // the store answered at once: cost what a wrong PIN costs
 		}
 	}
 	if ok {

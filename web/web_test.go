@@ -95,7 +95,7 @@ func newFixture(t *testing.T, mod func(*Options)) *fixture {
 			}
 			return st, c, true
 		},
-		DummyVerify: func(string) { f.dummy++ },
+		DummyVerify: func(context.Context, string, string) { f.dummy++ },
 		Logger:      logger,
 	}
 	if mod != nil {

@@ -50,7 +50,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
 	}
 	var hash string
-	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+	if perr := s.hashing(ctx, op, req.ClientAddr, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
 		return "", perr
 	}
 	if err != nil {
@@ -88,26 +88,26 @@ func (s *Store) checkOld(ctx context.Context, r *record, req backend.PasswordCha
 	t := s.now()
 	dummy := func() { passhash.DummyVerifyWith(req.Old, s.hash) }
 	if reason := r.blockReason(t); reason != backend.ReasonNone && reason != backend.ReasonNoPIN {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
 		return fmt.Errorf("account is %s: %w", reason, backend.ErrNotPermitted)
 	}
 	if s.noChange[r.Category] {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
 		return fmt.Errorf("category %q may not change its PIN: %w", r.Category, backend.ErrNotPermitted)
 	}
 	if !r.HasPIN {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
 		return backend.ErrWrongOldPassword
 	}
 	var good bool
 	var err error
-	if perr := s.pool.Do(ctx, func() { good, _, err = passhash.VerifyWith(r.pinHash, req.Old, s.hash) }); perr != nil {
+	if perr := s.pool.Do(ctx, req.ClientAddr, func() { good, _, err = passhash.VerifyWith(r.pinHash, req.Old, s.hash) }); perr != nil {
 		return perr
 	}
 	if err != nil || !good {

@@ -61,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
 			cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(stdout, "warning: %s\n", w)
+		}
 		if *connect {
 			return checkConnect(cfg, stdout)
 		}
@@ -79,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration: " + w)
+	}
 
 	rt, err := config.Build(ctx, cfg, logger)
 	if err != nil {

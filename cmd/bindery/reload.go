@@ -13,22 +13,26 @@ import (
 
 // reload re-reads the configuration (SIGHUP). A valid one replaces the
 // routes, backends, service accounts, cache and lockout settings for new
-// operations; connections stay open and operations already running finish
-// with what they started with. An invalid one is refused with every
-// problem logged, and the running configuration stays. Settings that only
-// a restart can change are named in the log.
+// operations and applies [hashing] to the running hashing pool;
+// connections stay open and operations already running finish with what
+// they started with. An invalid one is refused with every problem logged,
+// and the running configuration stays. Settings that only a restart can
+// change are named in the log.
 func reload(ctx context.Context, path string, first *config.Runtime, current *atomic.Pointer[config.Runtime], logger *slog.Logger) {
 	cfg, _, err := load(path)
 	if err != nil {
 		logger.Error("reload refused: the new configuration is invalid; still running the previous one", "err", err)
 		return
 	}
-	next, err := config.Build(ctx, cfg, logger)
+	prev := current.Load()
+	next, err := config.Rebuild(ctx, cfg, logger, prev)
 	if err != nil {
 		logger.Error("reload refused: the new configuration could not be built; still running the previous one", "err", err)
 		return
 	}
-	prev := current.Load()
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration: " + w)
+	}
 	first.Server.SetRoutes(next.Routes)
 	current.Store(next)
 	if needs := restartNeeded(first.Config, cfg); len(needs) > 0 {
@@ -47,6 +51,7 @@ func reload(ctx context.Context, path string, first *config.Runtime, current *at
 
 // restartNeeded lists the keys whose change a reload cannot apply: the
 // listeners, TLS, the server's own limits and the process-wide parts.
+// [hashing] is not among them: Rebuild applies it to the running pool.
 func restartNeeded(old, new *config.Config) []string {
 	var keys []string
 	cmp := func(key string, a, b any) {
@@ -66,7 +71,6 @@ func restartNeeded(old, new *config.Config) []string {
 		fmt.Sprint(n.IdleTimeout, n.ReadTimeout, n.WriteTimeout, n.MaxConnections, n.MaxRequestBytes, n.MaxOpsPerConn, n.SizeLimit, n.TimeLimit, n.BusyBackoff))
 	cmp("lockout.throttle_after", old.Lockout.ThrottleAfter, new.Lockout.ThrottleAfter)
 	cmp("lockout.reveal", old.Lockout.Reveal, new.Lockout.Reveal)
-	cmp("hashing", old.Hashing, new.Hashing)
 	cmp("log", old.Log, new.Log)
 	cmp("http", old.HTTP, new.HTTP)
 	cmp("web", old.Web, new.Web)

@@ -54,10 +54,10 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *
 			c := current.Load().Config.PINPolicy
 			return pinstore.Policy{MinLength: c.MinLength, MaxLength: c.MaxLength, MinClasses: c.MinClasses}
 		},
-		DummyVerify: func(secret string) {
+		DummyVerify: func(ctx context.Context, client, secret string) {
 			rt := current.Load()
 			params := rt.Config.HashParams()
-			_ = rt.HashPool.Do(context.Background(), func() { passhash.DummyVerifyWith(secret, params) })
+			_ = rt.HashPool.Do(ctx, client, func() { passhash.DummyVerifyWith(secret, params) })
 		},
 		Secure: tlsCfg != nil,
 		Logger: logger,

@@ -32,8 +32,10 @@ type Runtime struct {
 	// [cache] ttl is not "0s" (cache.Of finds the cache).
 	Backends map[string]backend.Authenticator
 	Stores   map[string]*pinstore.Store // the pinstore backends, by name (without the cache)
-	// HashPool bounds every password verification ([hashing]).
+	// HashPool bounds every password verification ([hashing]). A
+	// reload's Runtime shares its predecessor's (Rebuild).
 	HashPool        *hashpool.Pool
+	ownsPool        bool // Close closes HashPool
 	Listen          string
 	ListenTLS       string // "" when LDAPS is off
 	ShutdownTimeout time.Duration
@@ -48,7 +50,9 @@ func (r *Runtime) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	r.HashPool.Close()
+	if r.ownsPool {
+		r.HashPool.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -72,14 +76,36 @@ func NewLogger(l Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// Build opens every backend and assembles the server. On error, whatever
-// was opened is closed again.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, err error) {
+// Build opens every backend and assembles the server, with a new hashing
+// pool. On error, whatever was opened is closed again.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Runtime, error) {
+	return build(ctx, cfg, logger, nil)
+}
+
+// Rebuild is Build for a reload: the new Runtime shares prev's hashing
+// pool, which takes the new [hashing] settings once the build succeeded
+// (callers already waiting keep their place), and the duty to close it.
+func Rebuild(ctx context.Context, cfg *Config, logger *slog.Logger, prev *Runtime) (*Runtime, error) {
+	rt, err := build(ctx, cfg, logger, prev.HashPool)
+	if err != nil {
+		return nil, err
+	}
+	rt.HashPool.Configure(cfg.HashPoolOptions())
+	rt.ownsPool, prev.ownsPool = prev.ownsPool, false
+	return rt, nil
+}
+
+func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool.Pool) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	owns := pool == nil
+	if owns {
+		pool = cfg.NewHashPool()
+	}
 	rt := &Runtime{
-		HashPool:        cfg.NewHashPool(),
+		HashPool:        pool,
+		ownsPool:        owns,
 		Config:          cfg,
 		Backends:        map[string]backend.Authenticator{},
 		Stores:          map[string]*pinstore.Store{},
@@ -133,6 +159,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		TimeLimit:       Duration(s.TimeLimit, 0),
 		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
 		ThrottleWindow:  Duration(cfg.Lockout.Window, 15*time.Minute),
+		HashWait:        pool.MaxWait,
 		Logger:          logger,
 		VendorVersion:   Version,
 	}
@@ -205,9 +232,9 @@ func buildRoutes(cfg *Config, backends map[string]backend.Authenticator, pool *h
 			CanReset:   sa.CanReset,
 			CanList:    sa.CanList,
 			Attributes: sa.Attributes,
-			Verify: cache.NewVerifier(func(pw string) (ok bool, err error) {
-				// A full pool is an error wrapping backend.ErrBusy: 51.
-				if perr := pool.Do(context.Background(), func() { ok, _, err = passhash.Verify(hash, pw) }); perr != nil {
+			Verify: cache.NewVerifier(func(ctx context.Context, client, pw string) (ok bool, err error) {
+				// Hashing too busy is an error wrapping backend.ErrBusy: 51.
+				if perr := pool.Do(ctx, client, func() { ok, _, err = passhash.Verify(hash, pw) }); perr != nil {
 					return false, perr
 				}
 				return ok, err
@@ -373,21 +400,6 @@ func (c *Config) RouteFor(id string) (*Route, string, bool) {
 		}
 	}
 	return nil, "", false
-}
-
-// NewHashPool makes the pool of [hashing]: workers (default the number of
-// CPUs), queue (default 4 × workers) and nice (default DefaultHashingNice).
-// Runtime.Close closes it.
-func (c *Config) NewHashPool() *hashpool.Pool {
-	q := -1
-	if c.Hashing.Queue != nil {
-		q = *c.Hashing.Queue
-	}
-	nice := DefaultHashingNice
-	if c.Hashing.Nice != nil {
-		nice = *c.Hashing.Nice
-	}
-	return hashpool.NewWith(hashpool.Options{Workers: c.Hashing.Workers, Queue: q, Nice: nice})
 }
 
 // CacheOptions returns the cache settings of [cache], and false when the

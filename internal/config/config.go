@@ -139,20 +139,6 @@ type Cache struct {
 	ServeStaleFor string `toml:"serve_stale_for"` // default 0s = off
 }
 
-// Hashing is [hashing]: the bounded pool every password verification runs in.
-type Hashing struct {
-	Workers int  `toml:"workers"` // default: number of CPUs
-	Queue   *int `toml:"queue"`   // default 4 × workers; 0 = no waiting
-	// Nice lowers the scheduling priority of the hashing threads by this
-	// much (Linux nice, 1-19); 0 runs hashing at the server's priority.
-	Nice *int `toml:"nice"` // default DefaultHashingNice
-}
-
-// DefaultHashingNice is [hashing] nice when unset: hashing yields the CPU
-// to everything else (cached binds, the network, other processes) and
-// gets what is left.
-const DefaultHashingNice = 10
-
 // ServiceAccount is one [[service_account]].
 type ServiceAccount struct {
 	Name         string   `toml:"name"`
@@ -277,6 +263,11 @@ func Parse(data []byte) (*Config, error) {
 	}
 	return &cfg, nil
 }
+
+// Warnings lists what a valid file should still change (keys that are no
+// longer used); bindery logs them at start and on reload, --check prints
+// them.
+func (c *Config) Warnings() []string { return c.Hashing.warnings() }
 
 // Defaults for keys left out.
 const (
@@ -477,15 +468,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	if c.Cache.MaxEntries < 0 {
 		add("cache.max_entries: must be positive")
 	}
-	if c.Hashing.Workers < 0 {
-		add("hashing.workers: must be positive (default: the number of CPUs)")
-	}
-	if q := c.Hashing.Queue; q != nil && *q < 0 {
-		add("hashing.queue: must be 0 (no waiting) or more")
-	}
-	if n := c.Hashing.Nice; n != nil && (*n < 0 || *n > 19) {
-		add("hashing.nice: must be 0 (the server's priority) to 19, got %d", *n)
-	}
+	p = append(p, c.Hashing.validate()...)
 
 	seenSA := map[string]bool{}
 	for i, sa := range c.ServiceAccounts {
