@@ -240,9 +240,15 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 	return outcome{res: res, ok: ok}
 }
 
-// failed records a failure: wrong passwords and unknown users go to the
-// negative cache; a failure for any other reason (locked, suspended,
-// expired...) means the account changed, so its positive entry goes.
+// failed records a failure in the negative cache, whatever its reason:
+// the same wrong password again is then answered alike for an unknown ID
+// and for an active, locked, suspended, expired, pending, superseded or
+// PIN-less account (same result, same time), so repeated probes learn
+// nothing. A change of the account (unlock, resume, new PIN...) drops the
+// entry at once through Invalidate; a state that ends with time (a lock
+// running out, a pending date reached) is seen at most NegativeTTL late.
+// A failure for any reason but a wrong password means the account
+// changed, so its positive entry goes too.
 func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, now int64, dirty bool) {
 	reason := res.Reason
 	if reason == backend.ReasonNone {
@@ -256,7 +262,7 @@ func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, no
 	} else {
 		c.pos.remove(id, nil)
 	}
-	if dirty || c.negs == nil || (reason != backend.ReasonBadCredentials && reason != backend.ReasonUnknownUser) {
+	if dirty || c.negs == nil {
 		return
 	}
 	c.negs.record(id, mac, now, reason)

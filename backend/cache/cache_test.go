@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +103,14 @@ func TestScenarios(t *testing.T) {
 		{"lock invalidates, unlock works", Options{}, []step{
 			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
 			{do: lock, id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 2},
-			{id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 3}, // locked is never cached
-			{do: unlock, id: "CU1", pw: right, wantOK: true, wantCalls: 4},
+			// The same PIN again is answered like any repeated failure.
+			{id: "CU1", pw: right, wantCached: true, wantReason: backend.ReasonLocked, wantCalls: 2},
+			{do: unlock, id: "CU1", pw: right, wantOK: true, wantCalls: 3}, // the unlock dropped the entry
+		}},
+		{"a state that ends by itself is seen within negative_ttl", Options{NegativeTTL: 30 * time.Second}, []step{
+			{do: func(f *fakeBackend, _ *fakeClock) { f.state["CU1"] = backend.ReasonPending }, id: "CU1", pw: right, wantReason: backend.ReasonPending, wantCalls: 1},
+			{do: func(f *fakeBackend, _ *fakeClock) { delete(f.state, "CU1") }, id: "CU1", pw: right, wantCached: true, wantReason: backend.ReasonPending, wantCalls: 1},
+			{do: advance(31 * time.Second), id: "CU1", pw: right, wantOK: true, wantCalls: 2},
 		}},
 		{"ttl", Options{TTL: time.Minute}, []step{
 			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
@@ -474,5 +481,39 @@ func TestInvalidateAll(t *testing.T) {
 	f.mu.Unlock()
 	if res, _, _ := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right}); res.Cached {
 		t.Fatal("the answer of a call in flight during Invalidate(\"\") was cached")
+	}
+}
+
+// TestRepeatedWrongPINAlikeForEveryState: the same wrong PIN twice is
+// answered from the negative cache the second time whatever the account's
+// state, with the reason of the first answer: an unknown ID and an active,
+// locked, suspended, expired, pending, PIN-less or superseded account cost
+// the same backend calls.
+func TestRepeatedWrongPINAlikeForEveryState(t *testing.T) {
+	states := []backend.Reason{"", backend.ReasonLocked, backend.ReasonSuspended, backend.ReasonExpired,
+		backend.ReasonPending, backend.ReasonNoPIN, backend.ReasonSuperseded}
+	f := newFake()
+	c := New("fake", f, Options{})
+	for i, st := range append(states, backend.ReasonUnknownUser) {
+		id := fmt.Sprintf("CU%d", 100+i)
+		want := st
+		switch st {
+		case "":
+			f.passwords[id], want = "Right-pin-9", backend.ReasonBadCredentials
+		case backend.ReasonUnknownUser:
+		default:
+			f.passwords[id] = "Right-pin-9"
+			f.state[id] = st
+		}
+		before := f.calls.Load()
+		for n := range 2 {
+			res, ok, err := c.Authenticate(context.Background(), backend.Credentials{ID: id, Password: wrong})
+			if ok || err != nil || res.Reason != want || res.Cached != (n == 1) {
+				t.Fatalf("%s (%q) attempt %d: ok=%v err=%v %+v, want reason %q, cached the second time", id, st, n+1, ok, err, res, want)
+			}
+		}
+		if got := f.calls.Load() - before; got != 1 {
+			t.Fatalf("%s (%q): %d backend calls for the same wrong PIN twice, want 1", id, st, got)
+		}
 	}
 }

@@ -16,8 +16,10 @@ import (
 //
 // Self-service (Force false) needs the right Old PIN: a wrong one is
 // ErrWrongOldPassword and counts toward the lockout like a failed bind; a
-// locked, suspended, expired, pending or superseded account, or one whose
-// category is in NoChangeCategories, gets ErrNotPermitted; the new PIN must
+// locked, suspended, expired, pending or superseded account gets
+// ErrWrongOldPassword too, whatever the Old PIN, after the same work (it is
+// not counted), so that the answer does not tell the account's state; a
+// category in NoChangeCategories gets ErrNotPermitted; the new PIN must
 // differ from the old. Force (a staff or service reset) skips those checks
 // but a superseded card still gets ErrNotPermitted. An empty New is replaced
 // by Policy.Generate and returned. The new PIN is hashed with argon2id,
@@ -30,7 +32,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 	if err != nil {
 		return "", s.dbErr(op, err)
 	}
-	if r.Status == StatusSuperseded {
+	if req.Force && r.Status == StatusSuperseded {
 		return "", fmt.Errorf("pinstore: %s: card replaced by %s: %w", op, r.SupersededBy, backend.ErrNotPermitted)
 	}
 	if !req.Force {
@@ -91,7 +93,7 @@ func (s *Store) checkOld(ctx context.Context, r *record, req backend.PasswordCha
 		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
-		return fmt.Errorf("account is %s: %w", reason, backend.ErrNotPermitted)
+		return fmt.Errorf("account is %s: %w", reason, backend.ErrWrongOldPassword)
 	}
 	if s.noChange[r.Category] {
 		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
