@@ -21,8 +21,11 @@ func (s *Server) parser() *names.Parser {
 
 // bind answers a Bind request (RFC 4511 §4.2), first waiting out the
 // connection's busy backoff (Server.BusyBackoff), and starts a new one when
-// the answer is 51 busy.
+// the answer is 51 busy. While it runs, a client that hangs up cancels it
+// (watchHangup).
 func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
+	w := c.watchHangup(o)
+	defer w.stop()
 	if until := c.busyUntil.Load(); until != 0 {
 		if d := time.Until(time.Unix(0, until)); d > 0 {
 			o.log("busy_backoff", d.Round(time.Millisecond))
@@ -41,7 +44,9 @@ func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
 	return err
 }
 
-// hold waits d, or returns the operation's context error if it ends first.
+// hold waits d, or returns the operation's context error if it ends
+// first. When the server begins to shut down, a held bind is answered at
+// once with 52 "server is shutting down" (it would outlast the shutdown).
 func (o *op) hold(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -50,6 +55,8 @@ func (o *op) hold(d time.Duration) error {
 		return nil
 	case <-o.ctx.Done():
 		return o.ctx.Err()
+	case <-o.c.srv.shuttingDown():
+		return newError(ldap.LDAPResultUnavailable, textShutdown)
 	}
 }
 
@@ -84,7 +91,10 @@ func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	}
 	n, err := c.srv.parser().Parse(req.Name)
 	if err != nil {
-		o.log("name_error", err.Error())
+		// The error may quote the name, which may be a PIN typed into the
+		// wrong field: log neither, only the name's length.
+		o.log("route", "none", "name_len", len(req.Name), "name_error", "unparsable")
+		o.bindInfo.nameLen = len(req.Name)
 		return c.invalidCredentials(o, backend.ReasonUnknownUser)
 	}
 	switch n.Kind {
@@ -140,14 +150,18 @@ func (c *conn) bindService(o *op, name, password string) error {
 }
 
 func (c *conn) bindPerson(o *op, id, password string) error {
-	o.log("id", id)
 	info := o.bindInfo
-	info.kind, info.id = "person", id
+	info.kind = "person"
 	route, nid, ok := o.routes.Route(id)
 	if !ok {
+		// A name no route takes is often a PIN typed into the name field:
+		// it is never logged or audited, only its length.
+		o.log("route", "none", "name_len", len(id))
+		info.nameLen = len(id)
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
-	o.log("route", route.Name, "backend", route.BackendName)
+	info.id = id
+	o.log("id", id, "route", route.Name, "backend", route.BackendName)
 	info.id, info.route, info.backend = nid, route.Name, route.BackendName
 	if nid != id {
 		o.log("normalised_id", nid)

@@ -23,6 +23,7 @@ type op struct {
 	cancel    context.CancelFunc
 	routes    *Routes // the Routes this operation started with
 	abandoned atomic.Bool
+	hungUp    atomic.Bool // the client closed the connection while it ran (hangupWatch)
 	start     time.Time
 	respTag   int
 
@@ -266,11 +267,15 @@ func (c *conn) respond(o *op, err error) {
 	default:
 		out = ldapwire.AppendResult(out, o.id, o.respTag, r, controls)
 	}
-	if !o.abandoned.Load() {
+	code := r.Code
+	switch {
+	case o.hungUp.Load():
+		code = NoResult // nobody to answer
+	case !o.abandoned.Load():
 		c.write(out)
 	}
-	c.logResult(o, r.Code, err)
-	c.observe(o, r.Code)
+	c.logResult(o, code, err)
+	c.observe(o, code)
 }
 
 // logResult writes the one log line of an operation: every bind, and any
@@ -280,6 +285,10 @@ func (c *conn) logResult(o *op, code int, err error) {
 	isPanic := err != nil && errors.As(err, &pe)
 	level := slog.LevelDebug
 	switch {
+	case code == NoResult:
+		// The client hung up while the operation waited (held by the
+		// throttle or busy backoff, queued for hashing): one Debug line,
+		// whatever the wait was ended with.
 	case code == ldap.LDAPResultOther:
 		level = slog.LevelError
 	case o.name == "bind" || o.name == "passwd":
@@ -305,7 +314,9 @@ func (c *conn) logResult(o *op, code int, err error) {
 	if o.abandoned.Load() {
 		args = append(args, "abandoned", true)
 	}
-	if err != nil && !isPanic {
+	if code == NoResult {
+		args = append(args, "hung_up", true)
+	} else if err != nil && !isPanic {
 		args = append(args, "err", err.Error())
 	}
 	log.Log(context.Background(), level, o.name, args...)

@@ -107,6 +107,10 @@ type Server struct {
 	// connection rather than one per round trip, which leaves the CPU to
 	// everyone else. 0: no backoff.
 	BusyBackoff time.Duration
+	// SecretAttributes are attributes whose values are masked ("***")
+	// wherever a search filter is logged; userPassword always is. Empty:
+	// DefaultSecretAttributes.
+	SecretAttributes []string
 	// Logger receives one structured line per bind and per failed
 	// operation. nil: slog.Default().
 	Logger *slog.Logger
@@ -122,6 +126,7 @@ type Server struct {
 	routes atomic.Pointer[Routes]
 
 	mu         sync.Mutex
+	stopping   chan struct{} // closed when Shutdown begins; made on first use
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
 	inShutdown atomic.Bool
@@ -129,6 +134,9 @@ type Server struct {
 	connWG     sync.WaitGroup
 	parserOnce sync.Once
 	names      *names.Parser
+
+	secretOnce sync.Once
+	secrets    []string // lower-cased SecretAttributes (secretAttrs)
 
 	throttleOnce sync.Once
 	thr          *throttle        // nil when ThrottleAfter is 0
@@ -308,14 +316,31 @@ func (s *Server) trackConn(c *conn, add bool) bool {
 	return true
 }
 
-// Shutdown stops the server gracefully: it closes the listeners, lets each
-// connection finish the operations it has in flight, sends it a Notice of
-// Disconnection (52 unavailable, "server is shutting down") and closes it.
-// When ctx ends first, the operations still running are cancelled, the
-// remaining connections get the notice and are closed at once, and Shutdown
-// returns ctx.Err() without waiting for backends that ignore cancellation.
-func (s *Server) Shutdown(ctx context.Context) error {
+// shuttingDown is closed when Shutdown begins.
+func (s *Server) shuttingDown() <-chan struct{} {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping == nil {
+		s.stopping = make(chan struct{})
+	}
+	return s.stopping
+}
+
+// Shutdown stops the server gracefully: it closes the listeners at once,
+// answers binds held by the throttle or busy backoff with 52 "server is
+// shutting down", lets each connection finish the operations it has in
+// flight (a bind waiting for a hashing worker keeps its place), sends it
+// a Notice of Disconnection (52 unavailable, "server is shutting down")
+// and closes it. When ctx ends first, the operations still running are
+// cancelled, the remaining connections get the notice and are closed at
+// once, and Shutdown returns ctx.Err() without waiting for backends that
+// ignore cancellation.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown() // make the channel
+	s.mu.Lock()
+	if !s.inShutdown.Load() {
+		close(s.stopping)
+	}
 	s.inShutdown.Store(true)
 	for l := range s.listeners {
 		(*l).Close()

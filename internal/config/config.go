@@ -80,6 +80,9 @@ type Log struct {
 	AuditFile     string `toml:"audit_file"`
 	AuditMaxMB    int    `toml:"audit_max_mb"`    // rotate past this size; default 100
 	AuditMaxFiles int    `toml:"audit_max_files"` // rotated files kept; default 5
+	// SecretAttributes are masked ("***") wherever a search filter is
+	// logged; userPassword always is (log.go).
+	SecretAttributes []string `toml:"secret_attributes"`
 }
 
 // HTTP is [http]: the read-only metrics and health endpoints.
@@ -424,6 +427,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 	if c.Log.AuditMaxFiles < 0 {
 		add("log.audit_max_files: must be positive")
 	}
+	p = append(p, c.Log.validateSecrets()...)
 	if c.HTTP.Listen != "" && !validHostPort(c.HTTP.Listen) {
 		add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}

@@ -101,6 +101,8 @@ func (m *Metrics) ConnRejected(reason string) { m.connsRejected.WithLabelValues(
 // ResultName is the label value of an LDAP result code.
 func ResultName(code int) string {
 	switch code {
+	case proxy.NoResult:
+		return "hung_up"
 	case ldap.LDAPResultSuccess:
 		return "success"
 	case ldap.LDAPResultInvalidCredentials:

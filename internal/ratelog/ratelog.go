@@ -1,0 +1,154 @@
+// Package ratelog is an slog.Handler that keeps repeated warnings from
+// filling a disk: of the records at Warn level and above with the same
+// level and message, at most one per Interval goes through; the others are
+// counted, and the count is logged when the interval ends ("repeated=N").
+// Records below Warn (one line per bind at Info) are not limited. See
+// README.md.
+package ratelog
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultInterval = time.Minute
+	// DefaultMaxKeys bounds the distinct (level, message) pairs tracked;
+	// past it, new messages go through unlimited until old ones expire.
+	DefaultMaxKeys = 1024
+)
+
+// Options configure New.
+type Options struct {
+	// Interval is how long after a record passes the same one is held
+	// back; 0: DefaultInterval.
+	Interval time.Duration
+	// MaxKeys bounds the messages tracked at once; 0: DefaultMaxKeys.
+	MaxKeys int
+	// Now is the clock; nil: time.Now. AfterFunc schedules the report of
+	// a held-back count; nil: time.AfterFunc (tests replace both).
+	Now       func() time.Time
+	AfterFunc func(time.Duration, func())
+}
+
+// Handler limits repeated records; it is safe for concurrent use, and
+// handlers made by WithAttrs and WithGroup share their limits.
+type Handler struct {
+	next slog.Handler
+	st   *state
+}
+
+type key struct {
+	level slog.Level
+	msg   string
+}
+
+type entry struct {
+	until      time.Time // records before this are held back
+	suppressed int
+	timer      bool // a report of suppressed is scheduled
+}
+
+type state struct {
+	o    Options
+	mu   sync.Mutex
+	keys map[key]*entry
+}
+
+// New returns a Handler in front of next.
+func New(next slog.Handler, o Options) *Handler {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = DefaultMaxKeys
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
+	return &Handler{next: next, st: &state{o: o, keys: map[key]*entry{}}}
+}
+
+// Enabled implements slog.Handler.
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+
+// Handle implements slog.Handler.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		return h.next.Handle(ctx, r)
+	}
+	st := h.st
+	k := key{r.Level, r.Message}
+	now := st.o.Now()
+	st.mu.Lock()
+	e := st.keys[k]
+	if e == nil {
+		if len(st.keys) >= st.o.MaxKeys {
+			st.sweep(now)
+		}
+		if len(st.keys) >= st.o.MaxKeys {
+			st.mu.Unlock()
+			return h.next.Handle(ctx, r)
+		}
+		e = &entry{}
+		st.keys[k] = e
+	}
+	if now.Before(e.until) {
+		e.suppressed++
+		if !e.timer {
+			e.timer = true
+			st.o.AfterFunc(e.until.Sub(now), func() { h.report(k) })
+		}
+		st.mu.Unlock()
+		return nil
+	}
+	e.until = now.Add(st.o.Interval)
+	st.mu.Unlock()
+	return h.next.Handle(ctx, r)
+}
+
+// report logs how many records of k were held back in the interval that
+// just ended, as one record with the same level and message.
+func (h *Handler) report(k key) {
+	st := h.st
+	st.mu.Lock()
+	e := st.keys[k]
+	if e == nil {
+		st.mu.Unlock()
+		return
+	}
+	n := e.suppressed
+	e.suppressed, e.timer = 0, false
+	st.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	r := slog.NewRecord(st.o.Now(), k.level, k.msg, 0)
+	r.AddAttrs(slog.Int("repeated", n), slog.Duration("within", st.o.Interval))
+	_ = h.next.Handle(context.Background(), r)
+}
+
+// sweep forgets messages whose interval is over and that hold nothing back.
+func (st *state) sweep(now time.Time) {
+	for k, e := range st.keys {
+		if !now.Before(e.until) && e.suppressed == 0 && !e.timer {
+			delete(st.keys, k)
+		}
+	}
+}
+
+// WithAttrs implements slog.Handler.
+func (h *Handler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &Handler{next: h.next.WithAttrs(as), st: h.st}
+}
+
+// WithGroup implements slog.Handler.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	return &Handler{next: h.next.WithGroup(name), st: h.st}
+}

@@ -1,0 +1,123 @@
+package ratelog
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu     sync.Mutex
+	t      time.Time
+	timers []func()
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) AfterFunc(_ time.Duration, f func()) {
+	c.mu.Lock()
+	c.timers = append(c.timers, f)
+	c.mu.Unlock()
+}
+
+// advance moves the clock and runs the timers that were due.
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	ts := c.timers
+	c.timers = nil
+	c.mu.Unlock()
+	for _, f := range ts {
+		f()
+	}
+}
+
+func newTest(maxKeys int) (*slog.Logger, *bytes.Buffer, *clock) {
+	var buf bytes.Buffer
+	clk := &clock{t: time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC)}
+	h := New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		Options{Interval: time.Minute, MaxKeys: maxKeys, Now: clk.Now, AfterFunc: clk.AfterFunc})
+	return slog.New(h), &buf, clk
+}
+
+// TestRepeatedWarningsOncePerInterval: 1,000 identical warnings from
+// different clients give one line, then one line with the count when the
+// minute ends; another message and Info lines are not held back; after
+// the minute the warning goes through again.
+func TestRepeatedWarningsOncePerInterval(t *testing.T) {
+	log, buf, clk := newTest(0)
+	for i := range 1000 {
+		log.Warn("malformed request; closing connection", "client", fmt.Sprintf("10.0.0.%d:1", i%250))
+		log.Info("bind", "n", i)
+	}
+	log.Warn("request too large; closing connection")
+	log.With("backend", "pins").Error("pinstore: rehash failed")
+	log.With("backend", "pins").Error("pinstore: rehash failed")
+	out := buf.String()
+	if n := strings.Count(out, "malformed request"); n != 1 {
+		t.Fatalf("%d lines of the repeated warning before the minute ended, want 1:\n%s", n, out)
+	}
+	if n := strings.Count(out, "msg=bind"); n != 1000 {
+		t.Fatalf("%d Info lines, want all 1000", n)
+	}
+	if strings.Count(out, "too large") != 1 || strings.Count(out, "rehash failed") != 1 {
+		t.Fatalf("other messages:\n%s", out)
+	}
+	buf.Reset()
+	clk.advance(time.Minute)
+	out = buf.String()
+	if !strings.Contains(out, `level=WARN msg="malformed request; closing connection" repeated=999 within=1m0s`) ||
+		!strings.Contains(out, `level=ERROR msg="pinstore: rehash failed" backend=pins repeated=1`) {
+		t.Fatalf("the counts of the held-back lines:\n%s", out)
+	}
+	if strings.Contains(out, "too large") {
+		t.Fatalf("a message that was not repeated got a count:\n%s", out)
+	}
+	buf.Reset()
+	log.Warn("malformed request; closing connection", "client", "10.0.0.9:1")
+	if !strings.Contains(buf.String(), "client=10.0.0.9:1") {
+		t.Fatalf("after the minute the warning must go through again:\n%s", buf.String())
+	}
+}
+
+// TestKeysBounded: past MaxKeys distinct messages, new ones go through
+// unlimited; expired ones are forgotten to make room.
+func TestKeysBounded(t *testing.T) {
+	log, buf, clk := newTest(2)
+	log.Warn("a")
+	log.Warn("b")
+	log.Warn("c")
+	log.Warn("c")
+	if n := strings.Count(buf.String(), "msg=c"); n != 2 {
+		t.Fatalf("past MaxKeys: %d lines of c, want 2 (not limited)", n)
+	}
+	clk.advance(2 * time.Minute)
+	buf.Reset()
+	log.Warn("d")
+	log.Warn("d")
+	if n := strings.Count(buf.String(), "msg=d"); n != 1 {
+		t.Fatalf("after the old keys expired: %d lines of d, want 1", n)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	log, buf, clk := newTest(0)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				log.Warn("storm")
+			}
+		}()
+	}
+	wg.Wait()
+	clk.advance(time.Minute)
+	if out := buf.String(); strings.Count(out, "msg=storm") != 2 || !strings.Contains(out, "repeated=3999") {
+		t.Fatalf("8 x 500 warnings:\n%s", out)
+	}
+}
