@@ -280,28 +280,72 @@ func TestInvalidationDuringCall(t *testing.T) {
 }
 
 // TestCallerCancel: a caller whose context ends stops waiting; the shared
-// call goes on for the others.
+// call goes on for the others and is cached. When every caller has gone,
+// the call itself is cancelled (a bind queued for hashing leaves the
+// queue) and nothing is cached.
 func TestCallerCancel(t *testing.T) {
 	f := newFake()
 	gate := make(chan struct{})
 	f.gate = gate
 	c := New("fake", f, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	errc := make(chan error, 2)
 	go func() {
-		_, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+		_, _, err := c.Authenticate(ctx1, backend.Credentials{ID: "CU1", Password: right})
 		errc <- err
 	}()
 	for f.waiting.Load() < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
+	go func() {
+		_, ok, err := c.Authenticate(ctx2, backend.Credentials{ID: "CU1", Password: right})
+		if !ok && err == nil {
+			err = errors.New("not ok")
+		}
+		errc <- err
+	}()
+	for c.joined.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel1()
 	if err := <-errc; !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("cancelled caller: %v, want ErrUnavailable", err)
 	}
 	close(gate)
-	for c.Stats().Entries != 1 { // the detached call still completes and caches
+	if err := <-errc; err != nil {
+		t.Fatalf("the caller still waiting: %v", err)
+	}
+	if c.Stats().Entries != 1 || f.calls.Load() != 1 {
+		t.Fatalf("entries %d, calls %d: want the shared call cached once", c.Stats().Entries, f.calls.Load())
+	}
+
+	// Alone: the caller hangs up while the call waits; the call ends.
+	f.mu.Lock()
+	f.gate = make(chan struct{}) // never opened
+	f.mu.Unlock()
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	go func() {
+		_, _, err := c.Authenticate(ctx3, backend.Credentials{ID: "CU2", Password: "Right-pin-2"})
+		errc <- err
+	}()
+	for f.waiting.Load() < 2 {
 		time.Sleep(time.Millisecond)
+	}
+	cancel3()
+	if err := <-errc; !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.returned.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend call of a caller who left is still waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := c.Stats().Entries; n != 1 {
+		t.Fatalf("entries %d: the abandoned call must not be cached", n)
 	}
 }
 
