@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"errors"
+	"io"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -50,8 +53,9 @@ func (w *hangupWatch) run() {
 	c.mu.Unlock()
 	w.mu.Unlock()
 	defer close(w.done)
-	if _, err := c.br.Peek(1); err != nil && !isTimeout(err) {
-		// EOF or a reset: nobody is left to answer.
+	if _, err := c.br.Peek(1); errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		// Nobody is left to answer. (A timeout is stop's wake-up, a
+		// closed connection the server's own doing.)
 		w.o.hungUp.Store(true)
 		w.o.cancel()
 	}

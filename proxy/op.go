@@ -226,6 +226,10 @@ func (c *conn) respond(o *op, err error) {
 	case err == nil:
 	case errors.As(err, &le):
 		r = ldapwire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
+		if le.Code == ldap.LDAPResultUnavailable && o.ctx.Err() != nil && c.srv.inShutdown.Load() {
+			// Cancelled by the shutdown deadline, not by a backend.
+			r.DiagnosticMessage = textShutdown
+		}
 		controls = le.Controls
 		if le.Reason != "" {
 			o.reason = le.Reason
