@@ -61,7 +61,7 @@ func (h *Hashing) warnings() []string {
 
 // HashPoolOptions are the hashing pool's settings from [hashing].
 func (c *Config) HashPoolOptions() hashpool.Options {
-	o := hashpool.Options{Workers: c.Hashing.Workers, MaxWait: Duration(c.Hashing.MaxWait, DefaultHashMaxWait)}
+	o := hashpool.Options{Workers: c.Hashing.Workers, MaxWait: Duration(c.Hashing.MaxWait, DefaultHashMaxWait), ExtraProcs: true}
 	if o.MaxWait == 0 {
 		o.MaxWait = -1 // "0s": no waiting
 	}

@@ -52,6 +52,14 @@ type Options struct {
 	// Estimate is the time one call is assumed to take until calls have
 	// been measured; 0: DefaultEstimate.
 	Estimate time.Duration
+	// ExtraProcs raises GOMAXPROCS by Workers while the pool is open (and
+	// follows Configure). A goroutine running argon2id keeps its
+	// processor for up to the Go scheduler's 10 ms time slice; with as
+	// many processors again as workers, hashing never holds all of them,
+	// the rest of the server runs on the others, and the kernel shares
+	// the cores between the threads (docs/benchmarks.md: it halved the
+	// p99 of cached binds under a storm on 2 cores).
+	ExtraProcs bool
 }
 
 // Pool runs hashing functions with bounded concurrency, admitting waiting
@@ -65,6 +73,8 @@ type Pool struct {
 	workers int
 	maxWait time.Duration // < 0: no waiting
 	est     time.Duration // moving average of one call's duration
+	procs   int           // processors this pool added to GOMAXPROCS (ExtraProcs)
+	extra   bool          // ExtraProcs
 	running int
 	waiting int                     // live waiters
 	clients map[netip.Addr]*clientQ // clients with live waiters
@@ -101,7 +111,27 @@ func NewWith(o Options) *Pool {
 	}
 	p.workers, p.maxWait = settings(o)
 	p.maxWaitA.Store(int64(p.maxWait))
+	if o.ExtraProcs {
+		p.extra, p.procs = true, p.workers
+		addProcs(p.procs)
+	}
 	return p
+}
+
+// gomaxprocs tracks the processors the open pools added to GOMAXPROCS.
+var gomaxprocs struct {
+	sync.Mutex
+	base, added int
+}
+
+func addProcs(n int) {
+	gomaxprocs.Lock()
+	defer gomaxprocs.Unlock()
+	if gomaxprocs.added == 0 {
+		gomaxprocs.base = runtime.GOMAXPROCS(0)
+	}
+	gomaxprocs.added += n
+	runtime.GOMAXPROCS(gomaxprocs.base + gomaxprocs.added)
 }
 
 func settings(o Options) (workers int, maxWait time.Duration) {
@@ -127,6 +157,10 @@ func (p *Pool) Configure(o Options) {
 	defer p.mu.Unlock()
 	p.workers, p.maxWait = settings(o)
 	p.maxWaitA.Store(int64(p.maxWait))
+	if p.extra && !p.closed && p.procs != p.workers {
+		addProcs(p.workers - p.procs)
+		p.procs = p.workers
+	}
 	p.grant()
 }
 
@@ -154,6 +188,10 @@ func (p *Pool) Close() {
 		return
 	}
 	p.closed = true
+	if p.procs > 0 {
+		addProcs(-p.procs)
+		p.procs = 0
+	}
 	for _, c := range p.ring {
 		for _, w := range c.q {
 			if !w.gone && !w.granted {

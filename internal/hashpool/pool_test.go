@@ -270,6 +270,30 @@ func TestEstimateFollowsTheCalls(t *testing.T) {
 	}
 }
 
+// TestExtraProcs: GOMAXPROCS grows by the workers while the pool is
+// open, follows Configure, and is given back by Close.
+func TestExtraProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	p := NewWith(Options{Workers: 2, ExtraProcs: true})
+	if got := runtime.GOMAXPROCS(0); got != before+2 {
+		t.Fatalf("GOMAXPROCS with the pool open = %d, want %d", got, before+2)
+	}
+	p.Configure(Options{Workers: 3, ExtraProcs: true})
+	if got := runtime.GOMAXPROCS(0); got != before+3 {
+		t.Fatalf("after Configure(3) = %d, want %d", got, before+3)
+	}
+	p.Close()
+	p.Close()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("after Close = %d, want %d", got, before)
+	}
+	q := New(2) // without ExtraProcs nothing changes
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("a pool without ExtraProcs changed GOMAXPROCS to %d", got)
+	}
+	q.Close()
+}
+
 func TestNilAndDefaults(t *testing.T) {
 	var p *Pool
 	ran := false
