@@ -275,7 +275,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 				if _, err := ins.ExecContext(ctx, r.args()...); err != nil {
 					return fmt.Errorf("line %d: %w", row.line, err)
 				}
-				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-create", r.ID, fmt.Sprintf("line %d", row.line)); err != nil {
+				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-create", r.ID, fmt.Sprintf("line %d", row.line), ClientAddr(ctx)); err != nil {
 					return err
 				}
 				created++
@@ -292,7 +292,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 					return fmt.Errorf("line %d: %w", row.line, err)
 				}
 				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-update", cur.ID,
-					fmt.Sprintf("line %d changed: %s", row.line, strings.Join(changed, ","))); err != nil {
+					fmt.Sprintf("line %d changed: %s", row.line, strings.Join(changed, ",")), ClientAddr(ctx)); err != nil {
 					return err
 				}
 				updated++
