@@ -27,6 +27,7 @@ type Config struct {
 	Log             Log                 `toml:"log"`
 	HTTP            HTTP                `toml:"http"`
 	Web             Web                 `toml:"web"`
+	Staff           Staff               `toml:"staff"`
 	PINPolicy       PINPolicy           `toml:"pin_policy"`
 	Lockout         Lockout             `toml:"lockout"`
 	Cache           Cache               `toml:"cache"`
@@ -437,6 +438,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 		add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
 	p = append(p, c.Web.validate(c)...)
+	p = append(p, c.Staff.validate(c)...)
 
 	pp := &c.PINPolicy
 	if pp.MinLength < 1 {
