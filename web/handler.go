@@ -104,7 +104,7 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	tmpl, err := template.New("").Funcs(template.FuncMap{"fieldErrors": fieldErrors}).ParseFS(templateFS, "templates/*.html")
+	tmpl, err := parseTemplates()
 	if err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}

@@ -23,7 +23,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 	p := h.newPage(w, r, kind)
 	card := strings.TrimSpace(r.PostFormValue("card"))
 	p.Card = card
-	addr := addrKey(r.RemoteAddr)
+	addr := addrKey(clientAddr(r))
 	logAttempt := func(outcome string) {
 		h.log.Info("web: pin "+kind, "card", card, "addr", addr, "outcome", outcome)
 	}

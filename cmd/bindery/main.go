@@ -101,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rt.Server.Observer = obs.observer()
-	if err := setupWeb(cfg, &current, obs, logger); err != nil {
+	if err := setupWeb(cfg, &current, rt.Server, obs, logger); err != nil {
 		rt.Close()
 		fmt.Fprintln(stderr, "bindery:", err)
 		return 1
