@@ -286,20 +286,20 @@ func (h *Staff) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		action string
 	}
 	routes := map[string]route{
-		"/staff/":            {http.MethodGet, roleViewer, h.home, ""},
-		"/staff/patron":      {http.MethodGet, roleViewer, h.patron, "lookup"},
-		"/staff/logout":      {http.MethodPost, roleViewer, h.logout, "logout"},
-		"/staff/unlock":      {http.MethodPost, roleCounter, h.unlock, "unlock"},
-		"/staff/reset":       {http.MethodPost, roleCounter, h.reset, "reset"},
-		"/staff/setup-code":  {http.MethodPost, roleCounter, h.setupCode, "setup_code"},
-		"/staff/replace":     {http.MethodPost, roleCounter, h.replace, "replace_card"},
-		"/staff/add":         {http.MethodPost, roleCounter, h.add, "add"},
-		"/staff/dates":       {http.MethodPost, roleCounter, h.dates, "dates"},
-		"/staff/suspend":     {http.MethodPost, roleCounter, h.suspend, "suspend"},
-		"/staff/resume":      {http.MethodPost, roleCounter, h.resume, "resume"},
-		"/staff/import":      {"", roleAdmin, h.importPage, "import"},
-		"/staff/export":      {http.MethodPost, roleAdmin, h.export, "export"},
-		"/staff/activity":    {http.MethodGet, roleAdmin, h.activity, "activity"},
+		"/staff/":           {http.MethodGet, roleViewer, h.home, ""},
+		"/staff/patron":     {http.MethodGet, roleViewer, h.patron, "lookup"},
+		"/staff/logout":     {http.MethodPost, roleViewer, h.logout, "logout"},
+		"/staff/unlock":     {http.MethodPost, roleCounter, h.unlock, "unlock"},
+		"/staff/reset":      {http.MethodPost, roleCounter, h.reset, "reset"},
+		"/staff/setup-code": {http.MethodPost, roleCounter, h.setupCode, "setup_code"},
+		"/staff/replace":    {http.MethodPost, roleCounter, h.replace, "replace_card"},
+		"/staff/add":        {http.MethodPost, roleCounter, h.add, "add"},
+		"/staff/dates":      {http.MethodPost, roleCounter, h.dates, "dates"},
+		"/staff/suspend":    {http.MethodPost, roleCounter, h.suspend, "suspend"},
+		"/staff/resume":     {http.MethodPost, roleCounter, h.resume, "resume"},
+		"/staff/import":     {"", roleAdmin, h.importPage, "import"},
+		"/staff/export":     {http.MethodPost, roleAdmin, h.export, "export"},
+		"/staff/activity":   {http.MethodGet, roleAdmin, h.activity, "activity"},
 	}
 	rt, ok := routes[path]
 	if !ok {
