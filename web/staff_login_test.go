@@ -69,7 +69,7 @@ func TestStaffLogin(t *testing.T) {
 			if session != nil && (!session.Secure || !session.HttpOnly || session.Path != "/" || session.SameSite != http.SameSiteStrictMode) {
 				t.Errorf("session cookie %+v", session)
 			}
-			prefixed := strings.Contains(rec.Body.String(), "<title>Error: ") || strings.Contains(rec.Body.String(), "<title>錯誤： ")
+			prefixed := strings.Contains(rec.Body.String(), "<title>Error: ") || strings.Contains(rec.Body.String(), "<title>錯誤：")
 			if tc.status >= 400 && !prefixed {
 				t.Errorf("a refused log-in keeps its plain title")
 			}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/bindery/bindery/backend/pinstore"
@@ -159,7 +160,11 @@ func (p *staffPage) FullTitle() string {
 		t += " " + p.TitleArg
 	}
 	if p.Error != "" || len(p.Errors) > 0 {
-		t = p.T("error.prefix") + " " + t
+		pre := p.T("error.prefix")
+		if strings.HasSuffix(pre, ":") {
+			pre += " "
+		}
+		t = pre + t
 	}
 	return t + " · " + p.T("staff.site")
 }
