@@ -37,11 +37,11 @@ func TestWebPINPageAccessibilityInBrowser(t *testing.T) {
 
 	const pin = "Web-A11y-2026"
 	var (
-		said, saidAfterBlur       []string
-		texts                     []string
-		focus                     string
-		minLen, maxLen, rules     string
-		title, doneText           string
+		said, saidAfterBlur   []string
+		texts                 []string
+		focus                 string
+		minLen, maxLen, rules string
+		title, doneText       string
 	)
 	observe := `window.__said = []; for (const id of ["new-live", "confirm-live"]) {
 		const el = document.getElementById(id);
