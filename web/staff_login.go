@@ -124,6 +124,11 @@ func (h *Staff) login(rq *request) {
 		h.loginPage(rq, "staff.login.norole", http.StatusForbidden)
 		return
 	}
+	if c, err := r.Cookie(h.sessionCookie()); err == nil { // a log-in always starts a new session
+		if old, _ := h.ss.get(c.Value); old != nil {
+			h.ss.remove(old)
+		}
+	}
 	token, _ := h.ss.create(s)
 	h.setSessionCookie(rq.w, token, int(h.o.AbsoluteTimeout.Seconds()))
 	outcome("ok", roleNames[role])
