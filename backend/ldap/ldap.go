@@ -15,6 +15,8 @@ package ldapbackend
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/bindery/bindery/backend"
@@ -51,7 +53,20 @@ var (
 func New(cfg Config) (*Backend, error) {
 	s, err := validate(cfg)
 	if err != nil {
-		return nil, err
+		name := cfg.Name
+		if name == "" {
+			name = "ldap"
+		}
+		return nil, fmt.Errorf("ldap backend %q: invalid config: %w", name, err)
+	}
+	if s.BindPasswordFile != "" {
+		data, err := os.ReadFile(s.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap backend %q: bind_password_file: %w", s.Name, err)
+		}
+		if s.BindPassword = strings.TrimRight(string(data), "\r\n"); s.BindPassword == "" {
+			return nil, fmt.Errorf("ldap backend %q: bind_password_file: %s is empty", s.Name, s.BindPasswordFile)
+		}
 	}
 	urls := make([]string, len(s.upstreams))
 	for i, u := range s.upstreams {
@@ -131,7 +146,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 }
 
 // State reports what the backend last saw of each URL, in configured order.
-func (b *Backend) State() []URLState { return b.fo.snapshot() }
+func (b *Backend) State() []backend.UpstreamState { return b.fo.snapshot() }
 
 // Close closes the idle connections of both pools; connections in use are
 // closed when their call ends. Calls after Close fail with ErrUnavailable.

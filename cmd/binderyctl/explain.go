@@ -173,17 +173,18 @@ func (a *app) explainPinstore(ex *explanation, backendName, id string) error {
 }
 
 func (a *app) explainCampus(ex *explanation, t *target) error {
-	cv := &campusView{URLs: t.backend.URLs, RequirePatron: t.route.RequirePatron}
+	cv := &campusView{RequirePatron: t.route.RequirePatron}
 	ex.Campus = cv
 	ex.State = "campus"
 	ex.known = true
 	switch t.backend.Type {
 	case "ldap":
-		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(t.backend.URLs, ", "))
+		cv.URLs = t.backend.LDAP().URLs
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(cv.URLs, ", "))
 	case "static":
 		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, a static list in the configuration)", t.backendName)
 		listed := false
-		for _, u := range t.backend.Users {
+		for _, u := range t.backend.Static().Users {
 			if u.ID == t.id {
 				listed = true
 			}
@@ -202,7 +203,7 @@ func (a *app) explainCampus(ex *explanation, t *target) error {
 	if !t.route.RequirePatron {
 		return nil
 	}
-	cv.PatronBackend = patronBackendOf(a.cfg, t.route)
+	cv.PatronBackend = a.cfg.PatronBackendOf(t.route)
 	s, err := a.store(cv.PatronBackend)
 	if err != nil {
 		return err

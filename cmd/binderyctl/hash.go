@@ -8,7 +8,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/passhash"
 )
 
@@ -56,7 +55,7 @@ func (a *app) hashParams() (passhash.Params, error) {
 	}
 	var partial struct {
 		PINPolicy struct {
-			Argon2 *config.Argon2 `toml:"argon2"`
+			Argon2 *passhash.Params `toml:"argon2"`
 		} `toml:"pin_policy"`
 	}
 	if _, derr := toml.DecodeFile(a.cfgPath, &partial); derr != nil {
@@ -64,7 +63,7 @@ func (a *app) hashParams() (passhash.Params, error) {
 	}
 	p := passhash.DefaultParams
 	if ar := partial.PINPolicy.Argon2; ar != nil {
-		p = passhash.Params{MemoryKiB: ar.MemoryKiB, Iterations: ar.Iterations, Parallelism: ar.Parallelism}
+		p = *ar
 	}
 	if verr := p.Validate(); verr != nil {
 		return passhash.Params{}, fmt.Errorf("%s: pin_policy.argon2: %w", a.cfgPath, verr)
