@@ -6,8 +6,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/BurntSushi/toml"
-
+	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/passhash"
 )
 
@@ -53,17 +52,13 @@ func (a *app) hashParams() (passhash.Params, error) {
 		}
 		return passhash.DefaultParams, nil
 	}
-	var partial struct {
-		PINPolicy struct {
-			Argon2 *passhash.Params `toml:"argon2"`
-		} `toml:"pin_policy"`
+	data, rerr := os.ReadFile(a.cfgPath)
+	if rerr != nil {
+		return passhash.Params{}, rerr
 	}
-	if _, derr := toml.DecodeFile(a.cfgPath, &partial); derr != nil {
+	p, derr := config.PeekHashParams(data)
+	if derr != nil {
 		return passhash.Params{}, fmt.Errorf("%s: %w", a.cfgPath, derr)
-	}
-	p := passhash.DefaultParams
-	if ar := partial.PINPolicy.Argon2; ar != nil {
-		p = *ar
 	}
 	if verr := p.Validate(); verr != nil {
 		return passhash.Params{}, fmt.Errorf("%s: pin_policy.argon2: %w", a.cfgPath, verr)

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/internal/passhash"
@@ -55,6 +57,16 @@ type Hashing struct {
 // to everything else (cached binds, the network, other processes) and
 // gets what is left.
 const DefaultHashingNice = 10
+
+// PeekHashParams reads [pin_policy.argon2] from a file that may not
+// validate yet (binderyctl hash, while the hash is still missing from it).
+func PeekHashParams(data []byte) (passhash.Params, error) {
+	var doc document
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return passhash.Params{}, err
+	}
+	return doc.HashParams(), nil
+}
 
 func (pp *PINPolicy) applyDefaults() {
 	if pp.MinLength == 0 {
