@@ -1,15 +1,9 @@
 // Package ldapbackend is the bindery backend for an upstream directory (the
-// campus LDAP or Active Directory), spoken to through
-// github.com/go-ldap/ldap/v3.
-//
-// A login is checked by search-then-bind (a service or anonymous search for
-// exactly one entry matching UserFilter, then a simple bind as that entry's
-// DN with the password) or, with DNTemplate, by binding directly. Searches
-// run on a pool of service-bound connections, user binds on a separate pool.
-// Several URLs give failover; LDAPS and StartTLS verify against a CA file.
-// Every call is bounded by its context and Config.Timeout: an upstream that
-// is down or hangs yields an error wrapping backend.ErrUnavailable, never a
-// "wrong password".
+// campus LDAP or Active Directory), spoken to by a small LDAP client of its
+// own on internal/ldapwire: search then bind (or a DN template) on pooled
+// connections, failover, LDAPS or StartTLS, a remembered DN per login ID.
+// An upstream that is down or hangs is ErrUnavailable, never a wrong
+// password. See README.md.
 package ldapbackend
 
 import (
