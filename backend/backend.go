@@ -190,6 +190,28 @@ type Filter struct {
 	Final    string    // Substring: the part after the last *, may be ""
 }
 
+// PersonObjectClasses are the objectClass values of every person entry
+// bindery presents, whichever backend owns the person.
+var PersonObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+
+// MatchConstant evaluates a leaf f on an attribute whose values are the
+// same for every entry (objectClass): match, or decided=false when the
+// leaf cannot be told from the values alone (a substring).
+func MatchConstant(f *Filter, values []string) (match, decided bool) {
+	switch f.Op {
+	case FilterPresent:
+		return true, true
+	case FilterEqual:
+		for _, v := range values {
+			if strings.EqualFold(v, f.Value) {
+				return true, true
+			}
+		}
+		return false, true
+	}
+	return false, false
+}
+
 // Query asks a Searcher for one page of a listing.
 type Query struct {
 	Filter *Filter

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -166,16 +167,19 @@ func notPinstoreError(t *target) error {
 // ID on a route with require_patron resolves to its library record in the
 // route's patron backend (the record has no PIN: the campus directory
 // checks the password).
-// idCommand is the start of every command that takes exactly one ID and no
-// flags of its own: it parses the arguments and resolves the ID to its
-// PIN store (see pinTarget).
-func (a *app) idCommand(name string, args []string, patronRecord bool) (*pinstore.Store, *target, error) {
-	pos, err := parseFlags(newFlags(name), args)
+// idCommand is the start of every command that takes exactly one ID: it
+// parses the command's flags (fs) from args, runs check (the command's own
+// usage checks of its flags; nil: none) and resolves the ID to its PIN
+// store (see pinTarget).
+func (a *app) idCommand(fs *flag.FlagSet, args []string, patronRecord bool, check func() error) (*pinstore.Store, *target, error) {
+	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return nil, nil, err
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return a.pinTarget(pos[0], patronRecord)
 }

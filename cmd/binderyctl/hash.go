@@ -11,11 +11,7 @@ import (
 )
 
 func cmdHash(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("hash"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos); err != nil {
+	if _, err := parseArgs(newFlags("hash"), args); err != nil {
 		return err
 	}
 	params, err := a.hashParams()
