@@ -215,6 +215,8 @@ func (s *Server) checkPerson(ctx context.Context, routes *Routes, client, id, pa
 			}
 		}
 	}
+	// route.Backend is the backend behind its bind cache (backend/cache,
+	// put there by internal/config): a repeat bind is answered from memory.
 	bctx, cancel := context.WithTimeout(ctx, s.backendTimeout())
 	res, good, err := route.Backend.Authenticate(bctx, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
 	cancel()

@@ -103,7 +103,7 @@ func newStaffFixture(t *testing.T, secure bool) *staffFixture {
 	t.Cleanup(func() { st.Close() })
 	f := &staffFixture{
 		t: t, st: st, cfg: cfg, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC), logs: logs,
-		cached: cache.Wrap("pins", st, cache.Options{TTL: time.Hour}),
+		cached: cache.New("pins", st, cache.Options{TTL: time.Hour}),
 		counts: map[string]int{}, roles: cfg.Staff.Roles, cookies: map[string]*http.Cookie{},
 		campus: map[string]campusUser{
 			"jwong": {"Jwong-Pass-1", backend.Entry{ID: "jwong", CommonName: "WONG Ka Wai", Category: "staff-circ"}},

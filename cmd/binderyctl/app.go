@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -109,9 +110,9 @@ func (a *app) store(name string) (*pinstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := cfg.Backends[name]; ok && b.Type == "pinstore" && b.Driver != "postgres" && relativeDSN(b.DSN) {
+	if b, ok := cfg.Backends[name]; ok && b.PINStore() != nil && b.PINStore().Driver != "postgres" && relativeDSN(b.PINStore().DSN) {
 		wd, _ := os.Getwd()
-		a.warnf("backend.%s.dsn %q is a relative path: opening it in the current folder %s", name, b.DSN, wd)
+		a.warnf("backend.%s.dsn %q is a relative path: opening it in the current folder %s", name, b.PINStore().DSN, wd)
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := config.OpenStore(a.ctx, cfg, name, logger)
@@ -162,22 +163,28 @@ func notPinstoreError(t *target) error {
 		t.Typed, t.Route.Name, t.BackendName)
 }
 
-// idCommand is the start of every command that takes exactly one ID and no
-// flags of its own: it parses the arguments and resolves the ID to its
-// PIN store (see pinTarget).
-func (a *app) idCommand(name string, args []string, patronRecord bool) (*pinstore.Store, *target, error) {
-	pos, err := parseFlags(newFlags(name), args)
+// idCommand is the start of every command that takes exactly one ID: it
+// parses the command's flags (fs) from args, runs check (the command's own
+// usage checks of its flags; nil: none) and resolves the ID to its PIN
+// store (see pinTarget).
+func (a *app) idCommand(fs *flag.FlagSet, args []string, patronRecord bool, check func() error) (*pinstore.Store, *target, error) {
+	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return nil, nil, err
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return a.pinTarget(pos[0], patronRecord)
 }
 
 // pinTarget resolves id to its pinstore and normalised ID (desk.PinTarget),
-// or explains why the ID is not one of bindery's own accounts.
+// or explains why the ID is not one of bindery's own accounts. With
+// patronRecord, a campus ID on a route with require_patron resolves to its
+// library record in the route's patron backend (the record has no PIN: the
+// campus directory checks the password).
 func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target, error) {
 	d, err := a.desk()
 	if err != nil {
@@ -195,12 +202,6 @@ func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target,
 		return nil, nil, notPinstoreError(ce.Target)
 	}
 	return s, t, err
-}
-
-// patronBackendOf is the pinstore that holds the library records of a
-// require_patron route: its patron_backend, or the only pinstore.
-func patronBackendOf(cfg *config.Config, r *config.Route) string {
-	return (&desk.Desk{Config: cfg}).PatronBackendOf(r)
 }
 
 // onlyPinstore picks the pinstore for commands without an ID (import,

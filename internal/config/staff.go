@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (s *Staff) validate(c *Config) Problems {
 	sort.Strings(roles)
 	members := 0
 	for _, role := range roles {
-		if !contains(StaffRoles, role) {
+		if !slices.Contains(StaffRoles, role) {
 			add("staff.roles.%s: not a role (%s)", role, strings.Join(StaffRoles, ", "))
 			continue
 		}
@@ -99,7 +100,7 @@ func (s *Staff) validate(c *Config) Problems {
 	if members == 0 {
 		add("staff.roles: nobody is in a role, so nobody can log in (e.g. counter = [\"category:staff-circ\"])")
 	}
-	switch n := len(c.backendsOfType("pinstore")); {
+	switch n := len(c.BackendsOfType("pinstore")); {
 	case n == 0:
 		add("staff.enabled: the staff console needs a pinstore backend")
 	case n > 1 && s.AuditBackend == "":
@@ -121,7 +122,7 @@ func (c *Config) StaffAuditBackend() string {
 	if c.Staff.AuditBackend != "" {
 		return c.Staff.AuditBackend
 	}
-	if names := c.backendsOfType("pinstore"); len(names) > 0 {
+	if names := c.BackendsOfType("pinstore"); len(names) > 0 {
 		return names[0]
 	}
 	return ""

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/bindery/bindery/backend"
@@ -119,26 +118,9 @@ func (d *Desk) PinTarget(id string, patronRecord bool) (*pinstore.Store, *Target
 
 // PatronBackendOf is the pinstore that holds the library records of a
 // require_patron route: its patron_backend, or the only pinstore.
-func (d *Desk) PatronBackendOf(r *config.Route) string {
-	if r.PatronBackend != "" {
-		return r.PatronBackend
-	}
-	if names := d.pinstores(); len(names) > 0 {
-		return names[0] // validation allows exactly one here
-	}
-	return ""
-}
+func (d *Desk) PatronBackendOf(r *config.Route) string { return d.Config.PatronBackendOf(r) }
 
-func (d *Desk) pinstores() []string {
-	var names []string
-	for n, b := range d.Config.Backends {
-		if b.Type == "pinstore" {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
+func (d *Desk) pinstores() []string { return d.Config.BackendsOfType("pinstore") }
 
 // OnlyPinstore picks the store of a command without an ID (import,
 // export, listings): the one named, or the only one in the configuration.
@@ -204,11 +186,14 @@ func (d *Desk) Facts(ctx context.Context, id string) (*Facts, error) {
 	if t.Backend.Type == "pinstore" {
 		return f, d.account(ctx, f, t.BackendName, t.ID)
 	}
-	cv := &Campus{Type: t.Backend.Type, URLs: t.Backend.URLs, RequirePatron: t.Route.RequirePatron}
+	cv := &Campus{Type: t.Backend.Type, RequirePatron: t.Route.RequirePatron}
 	f.Campus = cv
-	if t.Backend.Type == "static" {
+	if lc := t.Backend.LDAP(); lc != nil {
+		cv.URLs = lc.URLs
+	}
+	if sc := t.Backend.Static(); sc != nil {
 		listed := false
-		for _, u := range t.Backend.Users {
+		for _, u := range sc.Users {
 			if u.ID == t.ID {
 				listed = true
 			}
