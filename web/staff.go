@@ -15,6 +15,7 @@ import (
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/backend/pinstore"
+	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/desk"
 	"github.com/bindery/bindery/proxy"
 )
@@ -66,7 +67,9 @@ type StaffOptions struct {
 	Upstream func(backendName string) []Upstream
 	// Secure: served over HTTPS (__Host- cookies, HSTS).
 	Secure bool
-	// IdleTimeout and AbsoluteTimeout end sessions (defaults 15m and 10h).
+	// IdleTimeout and AbsoluteTimeout end sessions (defaults
+	// config.DefaultStaffIdleTimeout and DefaultStaffAbsoluteTimeout, the
+	// [staff] defaults: 15m and 10h).
 	IdleTimeout, AbsoluteTimeout time.Duration
 	// MaxSessions bounds the sessions held (default 1000).
 	MaxSessions int
@@ -83,12 +86,10 @@ type StaffOptions struct {
 	Now func() time.Time
 }
 
-// Defaults of StaffOptions.
+// Defaults of StaffOptions (the timeouts' are [staff]'s, in internal/config).
 const (
-	DefaultStaffIdleTimeout     = 15 * time.Minute
-	DefaultStaffAbsoluteTimeout = 10 * time.Hour
-	DefaultMaxStaffSessions     = 1000
-	maxImportBytes              = 32 << 20
+	DefaultMaxStaffSessions = 1000
+	maxImportBytes          = 32 << 20
 )
 
 // Staff serves the staff console under /staff/.
@@ -107,10 +108,10 @@ func NewStaff(o StaffOptions) (*Staff, error) {
 		return nil, errors.New("web: new staff: Options.Config and Options.Login are required")
 	}
 	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultStaffIdleTimeout
+		o.IdleTimeout = config.DefaultStaffIdleTimeout
 	}
 	if o.AbsoluteTimeout <= 0 {
-		o.AbsoluteTimeout = DefaultStaffAbsoluteTimeout
+		o.AbsoluteTimeout = config.DefaultStaffAbsoluteTimeout
 	}
 	if o.MaxSessions <= 0 {
 		o.MaxSessions = DefaultMaxStaffSessions

@@ -168,8 +168,8 @@ func staffConsole(cfg *config.Config, current *atomic.Pointer[config.Runtime], s
 			return out
 		},
 		Secure:          secure,
-		IdleTimeout:     config.Duration(cfg.Staff.IdleTimeout, config.DefaultStaffIdleTimeout),
-		AbsoluteTimeout: config.Duration(cfg.Staff.AbsoluteTimeout, config.DefaultStaffAbsoluteTimeout),
+		IdleTimeout:     config.Duration(cfg.Staff.IdleTimeout, 0), // 0: the [staff] defaults
+		AbsoluteTimeout: config.Duration(cfg.Staff.AbsoluteTimeout, 0),
 		Count:           obs.metrics.StaffAction,
 		Logger:          logger,
 	})
