@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -92,9 +91,19 @@ const (
 	maxImportBytes          = 32 << 20
 )
 
+// staffRoute is one console page: the method it takes ("": GET and
+// POST), the least role that may use it, its handler and its metric name.
+type staffRoute struct {
+	method string
+	min    int
+	fn     func(*request)
+	action string
+}
+
 // Staff serves the staff console under /staff/.
 type Staff struct {
 	o      StaffOptions
+	routes map[string]staffRoute
 	ss     *sessions
 	limit  *limiter
 	log    *slog.Logger
@@ -139,14 +148,31 @@ func NewStaff(o StaffOptions) (*Staff, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: new staff: %w", err)
 	}
-	return &Staff{
+	h := &Staff{
 		o:      o,
 		ss:     newSessions(o.IdleTimeout, o.AbsoluteTimeout, o.MaxSessions, o.Now),
 		limit:  newLimiter(o.MaxFailuresPerAddr, o.AddrWindow, DefaultMaxAddrs, o.Now),
 		log:    o.Logger,
 		tmpl:   tmpl,
 		static: http.StripPrefix("/staff/static/", http.FileServerFS(sub)),
-	}, nil
+	}
+	h.routes = map[string]staffRoute{
+		"/staff/":           {http.MethodGet, roleViewer, h.home, ""},
+		"/staff/patron":     {http.MethodGet, roleViewer, h.patron, "lookup"},
+		"/staff/logout":     {http.MethodPost, roleViewer, h.logout, "logout"},
+		"/staff/unlock":     {http.MethodPost, roleCounter, h.unlock, "unlock"},
+		"/staff/reset":      {http.MethodPost, roleCounter, h.reset, "reset"},
+		"/staff/setup-code": {http.MethodPost, roleCounter, h.setupCode, "setup_code"},
+		"/staff/replace":    {http.MethodPost, roleCounter, h.replace, "replace_card"},
+		"/staff/add":        {http.MethodPost, roleCounter, h.add, "add"},
+		"/staff/dates":      {http.MethodPost, roleCounter, h.dates, "dates"},
+		"/staff/suspend":    {http.MethodPost, roleCounter, h.suspend, "suspend"},
+		"/staff/resume":     {http.MethodPost, roleCounter, h.resume, "resume"},
+		"/staff/import":     {"", roleAdmin, h.importPage, "import"},
+		"/staff/export":     {http.MethodPost, roleAdmin, h.export, "export"},
+		"/staff/activity":   {http.MethodGet, roleAdmin, h.activity, "activity"},
+	}
+	return h, nil
 }
 
 // Role ranks: a higher role may do everything a lower one may.
@@ -280,29 +306,7 @@ func (h *Staff) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.authenticate(rq) {
 		return
 	}
-	type route struct {
-		method string
-		min    int
-		fn     func(*request)
-		action string
-	}
-	routes := map[string]route{
-		"/staff/":           {http.MethodGet, roleViewer, h.home, ""},
-		"/staff/patron":     {http.MethodGet, roleViewer, h.patron, "lookup"},
-		"/staff/logout":     {http.MethodPost, roleViewer, h.logout, "logout"},
-		"/staff/unlock":     {http.MethodPost, roleCounter, h.unlock, "unlock"},
-		"/staff/reset":      {http.MethodPost, roleCounter, h.reset, "reset"},
-		"/staff/setup-code": {http.MethodPost, roleCounter, h.setupCode, "setup_code"},
-		"/staff/replace":    {http.MethodPost, roleCounter, h.replace, "replace_card"},
-		"/staff/add":        {http.MethodPost, roleCounter, h.add, "add"},
-		"/staff/dates":      {http.MethodPost, roleCounter, h.dates, "dates"},
-		"/staff/suspend":    {http.MethodPost, roleCounter, h.suspend, "suspend"},
-		"/staff/resume":     {http.MethodPost, roleCounter, h.resume, "resume"},
-		"/staff/import":     {"", roleAdmin, h.importPage, "import"},
-		"/staff/export":     {http.MethodPost, roleAdmin, h.export, "export"},
-		"/staff/activity":   {http.MethodGet, roleAdmin, h.activity, "activity"},
-	}
-	rt, ok := routes[path]
+	rt, ok := h.routes[path]
 	if !ok {
 		rq.p.Kind, rq.p.Title, rq.p.Error = "message", "staff.notfound.title", "staff.err.notfound"
 		h.render(rq, http.StatusNotFound)
@@ -447,6 +451,3 @@ func localNext(next string) string {
 	}
 	return next
 }
-
-// itoa is strconv.Itoa for templates' callers.
-func itoa(n int) string { return strconv.Itoa(n) }

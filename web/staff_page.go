@@ -30,7 +30,6 @@ type staffPage struct {
 	NoticeArg []any
 
 	Login    string // login: the ID typed (echoed back, never the password)
-	Lookup   string // the look-up box's value
 	Patron   *patronView
 	Slip     *slipView
 	Confirm  *confirmView

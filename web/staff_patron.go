@@ -74,7 +74,6 @@ func (h *Staff) patron(rq *request) {
 		return
 	}
 	p := rq.p
-	p.Lookup = typed
 	if done := rq.r.URL.Query().Get("done"); doneNotices[done] != "" {
 		p.Notice = doneNotices[done]
 	}
@@ -487,7 +486,7 @@ func (h *Staff) renderPatronWithErrors(rq *request, typed string) {
 		h.storeFail(rq, "lookup", typed, err)
 		return
 	}
-	rq.p.Kind, rq.p.Title, rq.p.TitleArg, rq.p.Patron, rq.p.Lookup = "patron", "staff.patron.title", v.ID, v, typed
+	rq.p.Kind, rq.p.Title, rq.p.TitleArg, rq.p.Patron = "patron", "staff.patron.title", v.ID, v
 	h.render(rq, http.StatusUnprocessableEntity)
 }
 
