@@ -411,11 +411,10 @@ func TestNegativeCacheCountsARepeatedWrongPINOnce(t *testing.T) {
 
 // TestConcurrentWrongBindsCountExactly sends 50 wrong binds at once over
 // LDAP from separate connections: the store records exactly the lockout
-// threshold and locks, with no lost update. The hashing queue takes all 50
-// (by default it would answer some of them 51 busy, which is load shedding,
-// not what this test is about).
+// threshold and locks, with no lost update. The default [hashing] admits
+// all 50 to wait (none gets 51).
 func TestConcurrentWrongBindsCountExactly(t *testing.T) {
-	e := pinEnv(t, "", "\n[hashing]\nqueue = 64\n")
+	e := pinEnv(t, "", "")
 	e.addPatron("CU5000001", "YIP Race", "Right-PIN-2026")
 	e.start()
 	var wg sync.WaitGroup

@@ -72,11 +72,7 @@ func (o *op) backendCtx() (context.Context, context.CancelFunc) {
 // ChangePassword): BackendTimeout plus Server.HashWait, so that a call the
 // hashing pool admitted to wait is not cut short by BackendTimeout.
 func (o *op) bindCtx() (context.Context, context.CancelFunc) {
-	d := o.c.srv.backendTimeout()
-	if f := o.c.srv.HashWait; f != nil {
-		d += max(f(), 0)
-	}
-	return context.WithTimeout(o.ctx, d)
+	return context.WithTimeout(o.ctx, o.c.srv.bindTimeout())
 }
 
 // hasControl reports whether the request carried the control.

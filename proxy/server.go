@@ -27,6 +27,13 @@ const (
 	DefaultMaxOpsPerConn   = 64
 )
 
+// Settings that are off in the zero Server but on in a configuration file
+// that leaves them out ([lockout] throttle_after, [server] busy_backoff).
+const (
+	DefaultThrottleAfter = 3
+	DefaultBusyBackoff   = time.Second
+)
+
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 
@@ -177,6 +184,16 @@ func (s *Server) idleTimeout() time.Duration  { return durationOr(s.IdleTimeout,
 func (s *Server) writeTimeout() time.Duration { return durationOr(s.WriteTimeout, DefaultWriteTimeout) }
 func (s *Server) backendTimeout() time.Duration {
 	return durationOr(s.BackendTimeout, DefaultBackendTimeout)
+}
+
+// bindTimeout bounds a backend call that may wait for a password hashing
+// worker: BackendTimeout plus HashWait().
+func (s *Server) bindTimeout() time.Duration {
+	d := s.backendTimeout()
+	if s.HashWait != nil {
+		d += max(s.HashWait(), 0)
+	}
+	return d
 }
 
 // throttle returns the per-(client, account) throttle, or nil when off.

@@ -7,8 +7,11 @@
 # without letting the package start a system slapd. The tests start their own
 # servers on free loopback ports.
 # apache2 is installed the same way for the mod_authnz_ldap test
-# (scripts/lib/install-apache.sh), and Debian's chromium with a Chinese font
-# for the browser test of the PIN page (scripts/lib/install-chromium.sh).
+# (scripts/lib/install-apache.sh), Debian's chromium with a Chinese font
+# for the browser tests of the PIN page and the staff console
+# (scripts/lib/install-chromium.sh), and axe-core from npm for their
+# accessibility checks, into a cache folder outside the tree
+# (scripts/lib/install-axe.sh).
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -25,6 +28,9 @@ install_apache_if_missing
 # shellcheck source=lib/install-chromium.sh
 . scripts/lib/install-chromium.sh
 install_chromium_if_missing
+# shellcheck source=lib/install-axe.sh
+. scripts/lib/install-axe.sh
+install_axe_if_missing
 # shellcheck source=lib/install-postgres.sh
 . scripts/lib/install-postgres.sh
 install_postgres_if_missing

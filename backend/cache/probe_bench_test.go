@@ -31,7 +31,7 @@ const probesPerClass = 40
 // parameters) holding probesPerClass accounts of every class.
 type probeStack struct {
 	addr string
-	ids map[string][]string
+	ids  map[string][]string
 	// first answers' latencies per class (sent once: the benchmark
 	// function runs again with a larger b.N on the same stack)
 	first map[string][]time.Duration
@@ -102,7 +102,7 @@ func buildProbeStack(dir string) (*probeStack, func(), error) {
 	srv := &proxy.Server{Suffix: suffix, Logger: slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	srv.SetRoutes(&proxy.Routes{List: []proxy.Route{{
 		Name: "julac", Match: regexp.MustCompile(`^CU[0-9]{4,12}$`), Case: proxy.CaseUpper,
-		BackendName: "pins", Backend: cache.Wrap("pins", st, cache.Options{TTL: time.Hour, NegativeTTL: time.Hour}),
+		BackendName: "pins", Backend: cache.New("pins", st, cache.Options{TTL: time.Hour, NegativeTTL: time.Hour}),
 	}}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

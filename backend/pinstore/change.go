@@ -28,6 +28,9 @@ import (
 // A store that cannot be written gives ErrReadOnly.
 func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) (string, error) {
 	const op = "change password"
+	if req.ClientAddr != "" && ClientAddr(ctx) == "" {
+		ctx = WithClientAddr(ctx, req.ClientAddr)
+	}
 	r, err := get(ctx, s.r, s.d, req.ID)
 	if err != nil {
 		return "", s.dbErr(op, err)

@@ -69,6 +69,7 @@ var conformance = []struct {
 	{"ReplaceCard", TestReplaceCard},
 	{"Explain", TestExplain},
 	{"StaffOperations", TestStaffOperations},
+	{"AuditAddrAndOperator", TestAuditAddrAndOperator},
 	{"DefaultParamsStore", TestDefaultParamsStore},
 	{"ConcurrentLockoutTwoStores", testConcurrentLockoutTwoStores},
 	{"ConcurrentPINChange", testConcurrentPINChange},

@@ -101,4 +101,11 @@ CREATE INDEX patrons_lower_email ON patrons (lower(email));`,
 	expires_at  BIGINT NOT NULL,
 	issued_by   TEXT   NOT NULL DEFAULT ''
 );`,
+
+	// 5: the client address of each staff action (the counter desk's
+	// browser, the self-service page's patron; empty for binderyctl), and
+	// an index to list what one operator did (the staff console's
+	// activity page).
+	`ALTER TABLE staff_audit ADD COLUMN addr TEXT NOT NULL DEFAULT '';
+CREATE INDEX staff_audit_operator ON staff_audit (operator, seq);`,
 }

@@ -187,6 +187,9 @@ func (s *Store) getSetupCode(ctx context.Context, id string) (*setupRow, error) 
 // "setup-pin" by SetupOperator with the client address.
 func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr string) error {
 	const op = "use setup code"
+	if clientAddr != "" && ClientAddr(ctx) == "" {
+		ctx = WithClientAddr(ctx, clientAddr)
+	}
 	if err := s.policy.Check(newPIN); err != nil {
 		return fmt.Errorf("pinstore: %s: %w", op, err)
 	}

@@ -111,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rt.Server.Observer = obs.observer()
-	if err := setupWeb(cfg, &current, obs, logger); err != nil {
+	if err := setupWeb(cfg, &current, rt.Server, obs, logger); err != nil {
 		rt.Close()
 		fmt.Fprintln(stderr, "bindery:", err)
 		return 1
@@ -161,7 +161,7 @@ func load(path string) (cfg *config.Config, demo bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, true, fmt.Errorf("demo: %w", err)
 	}
-	cfg.Backends["pins"].DSN = filepath.Join(dir, "pins.db")
+	cfg.Backends["pins"].PINStore().DSN = filepath.Join(dir, "pins.db")
 	cfg.Path = "(embedded demo)"
 	return cfg, true, nil
 }

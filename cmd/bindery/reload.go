@@ -74,5 +74,8 @@ func restartNeeded(old, new *config.Config) []string {
 	cmp("log", old.Log, new.Log)
 	cmp("http", old.HTTP, new.HTTP)
 	cmp("web", old.Web, new.Web)
+	// [staff] roles apply to the next request; the rest needs a restart.
+	cmp("staff (but roles)", fmt.Sprint(old.Staff.Enabled, old.Staff.IdleTimeout, old.Staff.AbsoluteTimeout),
+		fmt.Sprint(new.Staff.Enabled, new.Staff.IdleTimeout, new.Staff.AbsoluteTimeout))
 	return keys
 }

@@ -8,23 +8,18 @@ import (
 func cmdAudit(a *app, args []string) error {
 	fs := newFlags("audit")
 	limit := fs.Int("limit", 50, "at most this many entries, newest first")
-	pos, err := parseFlags(fs, args)
+	s, t, err := a.idCommand(fs, args, true, func() error {
+		if *limit < 1 {
+			return usagef("--limit must be at least 1")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	if *limit < 1 {
-		return usagef("--limit must be at least 1")
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	log, err := s.AuditLog(a.ctx, t.ID, *limit)
 	if err != nil {
-		return err
-	}
-	log, err := s.AuditLog(a.ctx, t.id, *limit)
-	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.json {
 		type entry struct {
@@ -41,7 +36,7 @@ func cmdAudit(a *app, args []string) error {
 		return writeJSON(a.stdout, out)
 	}
 	if len(log) == 0 {
-		_, err := fmt.Fprintf(a.stdout, "No staff actions recorded for %s.\n", t.id)
+		_, err := fmt.Fprintf(a.stdout, "No staff actions recorded for %s.\n", t.ID)
 		return err
 	}
 	tw := newTable(a.stdout)

@@ -38,11 +38,11 @@ const maxHashMaxWait = 5 * time.Minute
 func (h *Hashing) validate() Problems {
 	var p Problems
 	if h.Workers < 0 {
-		p = append(p, "hashing.workers: must be positive (default: the number of CPUs)")
+		p.add("hashing.workers: must be positive (default: the number of CPUs)")
 	}
 	checkDuration(&p, "hashing.max_wait", h.MaxWait, true)
 	if d := Duration(h.MaxWait, 0); d > maxHashMaxWait {
-		p = append(p, fmt.Sprintf("hashing.max_wait: %q is longer than %v, which no LDAP client waits", h.MaxWait, maxHashMaxWait))
+		p.add("hashing.max_wait: %q is longer than %v, which no LDAP client waits", h.MaxWait, maxHashMaxWait)
 	}
 	return p
 }

@@ -1,7 +1,5 @@
 package config
 
-import "fmt"
-
 // validateSecrets checks [log] secret_attributes: attribute names. Unset,
 // proxy.DefaultSecretAttributes apply (userPassword, unicodePwd,
 // sambaNTPassword).
@@ -9,7 +7,7 @@ func (l *Log) validateSecrets() Problems {
 	var p Problems
 	for i, a := range l.SecretAttributes {
 		if !attrNameRE.MatchString(a) {
-			p = append(p, fmt.Sprintf("log.secret_attributes[%d]: %q is not an attribute name", i, a))
+			p.add("log.secret_attributes[%d]: %q is not an attribute name", i, a)
 		}
 	}
 	return p

@@ -27,6 +27,7 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	connsOpen     prometheus.Gauge
 	connsRejected *prometheus.CounterVec
+	staffActions  *prometheus.CounterVec
 }
 
 // New makes a registry with the process and Go collectors and bindery's
@@ -57,8 +58,12 @@ func New() *Metrics {
 			Namespace: namespace, Name: "connections_rejected_total",
 			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout).",
 		}, []string{"reason"}),
+		staffActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "staff_actions_total",
+			Help: "Staff console requests (log-ins, look-ups, actions on patrons), by action and result.",
+		}, []string{"action", "result"}),
 	}
-	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected)
+	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.staffActions)
 	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout"} {
 		m.connsRejected.WithLabelValues(r)
 	}
@@ -87,6 +92,14 @@ func (m *Metrics) OpDone(ev proxy.OpEvent) {
 	}
 	m.binds.WithLabelValues(route, be, result).Inc()
 	m.bindDuration.WithLabelValues(be).Observe(ev.Duration.Seconds())
+}
+
+// StaffAction counts one staff console request: action is login, logout,
+// lookup, unlock, reset, setup_code, replace_card, add, dates, suspend,
+// resume, import, export or activity; result is ok, or why not (denied,
+// invalid, not_found, refused, unavailable, csrf, ...).
+func (m *Metrics) StaffAction(action, result string) {
+	m.staffActions.WithLabelValues(action, result).Inc()
 }
 
 // ConnOpened implements proxy.Observer.
