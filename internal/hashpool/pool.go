@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,7 @@ type Options struct {
 	// to wait for a worker; 0: DefaultMaxWait; less than 0: no waiting
 	// (refuse as soon as every worker is busy).
 	MaxWait time.Duration
-	// Estimate is the time one call is assumed to take until calls have
+	// Estimate is the time one call is assumed to take until a call has
 	// been measured; 0: DefaultEstimate.
 	Estimate time.Duration
 	// ExtraProcs raises GOMAXPROCS by Workers while the pool is open (and
@@ -72,7 +73,9 @@ type Pool struct {
 	mu      sync.Mutex
 	workers int
 	maxWait time.Duration // < 0: no waiting
-	est     time.Duration // moving average of one call's duration
+	est     time.Duration // the median of recent calls' durations (estimate)
+	recent  [estimateOver]time.Duration
+	nRecent int // calls measured so far (recent holds min(nRecent, estimateOver))
 	procs   int           // processors this pool added to GOMAXPROCS (ExtraProcs)
 	extra   bool          // ExtraProcs
 	running int
@@ -429,21 +432,37 @@ func (p *Pool) grant() {
 	}
 }
 
+// estimateOver is how many recent calls the estimate is the median of.
+const estimateOver = 15
+
 // run runs fn in a worker slot, then frees the slot (even if fn panics)
-// and folds fn's duration into the average.
+// and folds fn's duration into the estimate.
 func (p *Pool) run(fn func()) {
 	start := time.Now()
 	defer func() {
 		d := time.Since(start)
 		p.mu.Lock()
 		p.running--
-		// A moving average over about the last 8 calls: quick to follow a
-		// machine that got busier, steady over the mix of calls.
-		p.est += (d - p.est) / 8
+		p.measured(d)
 		p.grant()
 		p.mu.Unlock()
 	}()
 	fn()
+}
+
+// measured makes the estimate the median of the last estimateOver calls:
+// it follows a machine that got busier within a few calls, and one slow
+// call (the first touch of a fresh work area, a garbage collection) does
+// not move it. An estimate too high turns patrons away with 51 for
+// nothing; one too low makes a few wait a little past MaxWait.
+func (p *Pool) measured(d time.Duration) {
+	p.recent[p.nRecent%estimateOver] = d
+	p.nRecent++
+	n := min(p.nRecent, estimateOver)
+	var s [estimateOver]time.Duration
+	copy(s[:n], p.recent[:n])
+	slices.Sort(s[:n])
+	p.est = s[n/2]
 }
 
 // Stats is a snapshot of a pool, for metrics.

@@ -256,8 +256,8 @@ func TestPanicFreesTheWorker(t *testing.T) {
 	}
 }
 
-// TestEstimateFollowsTheCalls: the average moves from the assumed
-// estimate towards the measured duration.
+// TestEstimateFollowsTheCalls: the estimate moves from the assumed one to
+// the median of the measured calls, and one slow call does not move it.
 func TestEstimateFollowsTheCalls(t *testing.T) {
 	p := NewWith(Options{Workers: 1, Estimate: time.Second})
 	for range 40 {
@@ -267,6 +267,13 @@ func TestEstimateFollowsTheCalls(t *testing.T) {
 	}
 	if est := p.Stats().Estimate; est > 100*time.Millisecond || est < time.Millisecond {
 		t.Fatalf("estimate after 40 calls of ~1 ms = %v", est)
+	}
+	// One slow call (a first touch of a work area, a GC) does not move it.
+	if err := p.Do(context.Background(), "", func() { time.Sleep(300 * time.Millisecond) }); err != nil {
+		t.Fatal(err)
+	}
+	if est := p.Stats().Estimate; est > 100*time.Millisecond {
+		t.Fatalf("estimate after one slow call = %v, want the median of the recent ones", est)
 	}
 }
 
