@@ -57,7 +57,7 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		}
 		return 0
 	})
-	m.GaugeFunc("hash_seconds", "Typical time of one password hashing call (argon2id verification): the median of the last 15, from which the expected wait is computed.", nil, func() float64 {
+	m.GaugeFunc("hash_seconds", "Typical time of one password hashing call (argon2id verification): the first quartile of the last 16, from which the expected wait is computed.", nil, func() float64 {
 		if rt := current.Load(); rt != nil {
 			return rt.HashPool.Stats().Estimate.Seconds()
 		}

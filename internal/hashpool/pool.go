@@ -73,7 +73,7 @@ type Pool struct {
 	mu      sync.Mutex
 	workers int
 	maxWait time.Duration // < 0: no waiting
-	est     time.Duration // the median of recent calls' durations (estimate)
+	est     time.Duration // a low quantile of recent calls' durations (measured)
 	recent  [estimateOver]time.Duration
 	nRecent int // calls measured so far (recent holds min(nRecent, estimateOver))
 	procs   int           // processors this pool added to GOMAXPROCS (ExtraProcs)
@@ -432,8 +432,8 @@ func (p *Pool) grant() {
 	}
 }
 
-// estimateOver is how many recent calls the estimate is the median of.
-const estimateOver = 15
+// estimateOver is how many recent calls the estimate is taken from.
+const estimateOver = 16
 
 // run runs fn in a worker slot, then frees the slot (even if fn panics)
 // and folds fn's duration into the estimate.
@@ -450,11 +450,14 @@ func (p *Pool) run(fn func()) {
 	fn()
 }
 
-// measured makes the estimate the median of the last estimateOver calls:
-// it follows a machine that got busier within a few calls, and one slow
-// call (the first touch of a fresh work area, a garbage collection) does
-// not move it. An estimate too high turns patrons away with 51 for
-// nothing; one too low makes a few wait a little past MaxWait.
+// measured makes the estimate the first quartile of the last
+// estimateOver calls: it follows a machine that got busier within a few
+// calls, and neither one slow call (the first touch of a fresh work area,
+// a garbage collection) nor the few slowed down while a burst of binds is
+// still arriving (they share the CPU with the arrivals: twice the steady
+// time on 2 cores) moves it. It leans low on purpose: an estimate too high
+// turns patrons away with 51 for nothing, one too low makes a few wait a
+// little past MaxWait (they are still bounded by their deadline).
 func (p *Pool) measured(d time.Duration) {
 	p.recent[p.nRecent%estimateOver] = d
 	p.nRecent++
@@ -462,7 +465,7 @@ func (p *Pool) measured(d time.Duration) {
 	var s [estimateOver]time.Duration
 	copy(s[:n], p.recent[:n])
 	slices.Sort(s[:n])
-	p.est = s[n/2]
+	p.est = s[n/4]
 }
 
 // Stats is a snapshot of a pool, for metrics.
