@@ -112,6 +112,13 @@ func NewWith(o Options) *Pool {
 	if p.est <= 0 {
 		p.est = DefaultEstimate
 	}
+	// The estimate counts as every recent call until calls replace it: a
+	// freshly started server's first calls run while its first burst is
+	// still arriving, and must not stand for the rest on their own.
+	for i := range p.recent {
+		p.recent[i] = p.est
+	}
+	p.nRecent = estimateOver
 	p.workers, p.maxWait = settings(o)
 	p.maxWaitA.Store(int64(p.maxWait))
 	if o.ExtraProcs {
