@@ -9,7 +9,9 @@
 #           PIN at the same instant (bindbench --burst): the count of each
 #           result, the time to the last success, and the target
 #           N x (one verification) / workers x 1.3, one verification being
-#           bindery_hash_seconds after the burst;
+#           bindery_hash_seconds just after start (the fastest of three
+#           verifications bindery times at start) and, after the burst, what
+#           it measured during the burst;
 #   storm:  one bindery; cached binds of $USERS primed patrons measured from
 #           127.0.0.3 (quiet); then $STORM_CONNS connections of distinct
 #           wrong PINs from 127.0.0.2 ({SSHA} patrons: a wrong PIN still
@@ -128,17 +130,17 @@ burst() {
   grep '^burst ' "$work/$1.txt" | sed 's/^burst //' >"$work/$1.kv"
 }
 kv() { tr ' ' '\n' <"$work/$1.kv" | awk -F= -v k="$2" '$1==k{print $2}'; }
-# burst_row NAME VERIFY_S WORKERS HWM_KB
+# burst_row NAME VERIFY_S WORKERS HWM_KB VERIFY_AFTER_S
 burst_row() {
   local n ok c49 c51 last other target
   n=$(kv "$1" n); ok=$(kv "$1" ok); c49=$(kv "$1" wrong_49); c51=$(kv "$1" refused_51); last=$(kv "$1" last_success_s)
   other=$((n - ok - c49 - c51))
   target=$(awk -v n="$n" -v v="$2" -v w="$3" 'BEGIN{printf "%.2f", n*v/w*1.3}')
-  printf '%6s %6s %4s %5s %6s %12s %10s %10s %9s\n' "$n" "$ok" "$c49" "$c51" "$other" "$last" "$target" \
-    "$(awk -v v="$2" 'BEGIN{printf "%.1f", v*1000}')" "$(($4 / 1024))"
+  printf '%6s %6s %4s %5s %6s %12s %10s %10s %10s %9s\n' "$n" "$ok" "$c49" "$c51" "$other" "$last" "$target" \
+    "$(awk -v v="$2" 'BEGIN{printf "%.1f", v*1000}')" "$(awk -v v="$5" 'BEGIN{printf "%.1f", v*1000}')" "$(($4 / 1024))"
 }
 burst_header() {
-  printf '%6s %6s %4s %5s %6s %12s %10s %10s %9s\n' N "0 ok" 49 "51" other "last ok (s)" "target (s)" "verify ms" "VmHWM MB"
+  printf '%6s %6s %4s %5s %6s %12s %10s %10s %10s %9s\n' N "0 ok" 49 "51" other "last ok (s)" "target (s)" "verify ms" "in burst" "VmHWM MB"
 }
 
 if [ "$ONLY" != storm ]; then
@@ -146,8 +148,9 @@ if [ "$ONLY" != storm ]; then
   for n in $BURSTS; do
     start_bindery
     echo "-- burst of $n (load average $(load))"
+    v0=$(metric bindery_hash_seconds)
     burst "quiet-$n" "$n" "$USERS"
-    echo "$(metric bindery_hash_seconds) $(metric bindery_hash_workers) $(hwm)" >"$work/quiet-$n.m"
+    echo "$v0 $(metric bindery_hash_workers) $(hwm) $(metric bindery_hash_seconds)" >"$work/quiet-$n.m"
     stop_bindery
   done
 fi
@@ -176,8 +179,9 @@ if [ "$ONLY" != bursts ]; then
   off=$USERS
   for n in $BURSTS; do
     echo "-- burst of $n during the storm (load average $(load))"
+    v0=$(metric bindery_hash_seconds)
     burst "storm-$n" "$n" "$off"
-    echo "$(metric bindery_hash_seconds) $(metric bindery_hash_workers) $(hwm)" >"$work/storm-$n.m"
+    echo "$v0 $(metric bindery_hash_workers) $(hwm) $(metric bindery_hash_seconds)" >"$work/storm-$n.m"
     off=$((off + n))
   done
   storm_load=$(load)
@@ -195,11 +199,12 @@ echo "== results: $(nproc) CPUs, $(go version | cut -d' ' -f3); load average now
 [ -n "$EXTRA" ] && echo "config extra: $(echo "$EXTRA" | tr '\n' ' ')"
 [ -n "$BINDERY_ENV" ] && echo "bindery's environment: $BINDERY_ENV"
 if [ "$ONLY" != storm ]; then
-  echo "bursts, bindery's defaults, a fresh bindery (empty cache) each; N distinct patrons at the same instant:"
+  echo "bursts, bindery's defaults, a fresh bindery (empty cache) each; N distinct patrons at the same instant"
+  echo "(verify ms: one verification timed by bindery at start; in burst: bindery_hash_seconds after it):"
   burst_header
   for n in $BURSTS; do
-    read -r v w h <"$work/quiet-$n.m"
-    burst_row "quiet-$n" "$v" "$w" "$h"
+    read -r v w h va <"$work/quiet-$n.m"
+    burst_row "quiet-$n" "$v" "$w" "$h" "$va"
   done
 fi
 if [ "$ONLY" != bursts ]; then
@@ -216,8 +221,8 @@ if [ "$ONLY" != bursts ]; then
   echo "bursts from 127.0.0.4 during the storm (load average at its end $storm_load):"
   burst_header
   for n in $BURSTS; do
-    read -r v w h <"$work/storm-$n.m"
-    burst_row "storm-$n" "$v" "$w" "$h"
+    read -r v w h va <"$work/storm-$n.m"
+    burst_row "storm-$n" "$v" "$w" "$h" "$va"
   done
   echo "storm: $(awk '$1=="all"{print "answered 49: " $5 ", other answers: " $6}' "$work/storm.txt"); $(grep -o 'errors: .*' "$work/storm.txt" | head -n 1 || true)"
   echo "bindery_hash_refused_total at the end: $storm_refused; VmHWM $((storm_hwm / 1024)) MB"

@@ -249,3 +249,16 @@ func BenchmarkVerifySSHA(b *testing.B) {
 		Verify(fixtures[2].encoded, "secret")
 	}
 }
+
+// BenchmarkDummyVerifyParallel: verifications on every CPU at once, as
+// the hashing pool runs them. With -cpu 1,2 it shows whether a second
+// worker doubles the throughput (ns/op is per verification overall):
+//
+//	go test -run x -bench DummyVerifyParallel -cpu 1,2 ./internal/passhash
+func BenchmarkDummyVerifyParallel(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			DummyVerify("Library#2026")
+		}
+	})
+}
