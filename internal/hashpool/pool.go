@@ -75,9 +75,9 @@ type Pool struct {
 	maxWait time.Duration // < 0: no waiting
 	est     time.Duration // a low quantile of recent calls' durations (measured)
 	recent  [estimateOver]time.Duration
-	nRecent int // calls measured so far (recent holds min(nRecent, estimateOver))
-	procs   int           // processors this pool added to GOMAXPROCS (ExtraProcs)
-	extra   bool          // ExtraProcs
+	nRecent int  // calls measured so far (recent holds min(nRecent, estimateOver))
+	procs   int  // processors this pool added to GOMAXPROCS (ExtraProcs)
+	extra   bool // ExtraProcs
 	running int
 	waiting int                     // live waiters
 	clients map[netip.Addr]*clientQ // clients with live waiters
