@@ -218,10 +218,28 @@ func (c *Cache) miss(ctx context.Context, cr backend.Credentials, mac [sha256.Si
 		o := r.Val.(outcome)
 		return o.res, o.ok, o.err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The call has the same deadline and ends with it: give it a
+			// moment to say why (51 when it was still waiting for a
+			// hashing worker, 52 from an upstream that did not answer).
+			t := time.NewTimer(deadlineGrace)
+			defer t.Stop()
+			select {
+			case r := <-ch:
+				c.leaveFlight(key, f)
+				o := r.Val.(outcome)
+				return o.res, o.ok, o.err
+			case <-t.C:
+			}
+		}
 		c.leaveFlight(key, f)
 		return backend.Result{}, false, fmt.Errorf("cache %s: authenticate: %w: %w", c.name, backend.ErrUnavailable, ctx.Err())
 	}
 }
+
+// deadlineGrace is how long a caller whose deadline passed waits for the
+// shared call's own answer (it has the same deadline).
+const deadlineGrace = 100 * time.Millisecond
 
 // joinFlight counts a caller in the flight of key, making it (with ctx's
 // deadline) when there is none.

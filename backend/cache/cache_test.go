@@ -566,3 +566,25 @@ func TestRepeatedWrongPINAlikeForEveryState(t *testing.T) {
 		}
 	}
 }
+
+// busyAtDeadline waits, like a bind queued for a hashing worker, until
+// its context's deadline, then answers ErrBusy.
+type busyAtDeadline struct{ *fakeBackend }
+
+func (b busyAtDeadline) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
+	<-ctx.Done()
+	return backend.Result{}, false, fmt.Errorf("hashpool: no hashing worker before the deadline: %w", backend.ErrBusy)
+}
+
+// TestDeadlineKeepsTheBackendsReason: a caller whose deadline passes gets
+// the backend's own answer for it (51 for a bind still queued for
+// hashing), not a generic unavailable.
+func TestDeadlineKeepsTheBackendsReason(t *testing.T) {
+	c := New("fake", busyAtDeadline{newFake()}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+	if !errors.Is(err, backend.ErrBusy) || errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("at the deadline: %v, want the backend's ErrBusy", err)
+	}
+}

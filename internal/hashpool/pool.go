@@ -75,7 +75,7 @@ type Pool struct {
 	maxWait time.Duration // < 0: no waiting
 	est     time.Duration // a low quantile of recent calls' durations (measured)
 	recent  [estimateOver]time.Duration
-	nRecent int  // calls measured so far (recent holds min(nRecent, estimateOver))
+	nRecent int  // calls measured so far, counting the start estimate as estimateOver of them
 	procs   int  // processors this pool added to GOMAXPROCS (ExtraProcs)
 	extra   bool // ExtraProcs
 	running int
