@@ -24,6 +24,7 @@ import (
 	"github.com/bindery/bindery/configs"
 	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/version"
 )
 
 func main() {
@@ -36,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (TOML); without it, the embedded demo runs")
 	check := fs.Bool("check", false, "validate the configuration and exit")
 	connect := fs.Bool("connect", false, "with --check: also open each PIN store and reach each upstream directory")
-	version := fs.Bool("version", false, "print the version and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check [--connect]]\n\n")
 		fs.PrintDefaults()
@@ -48,8 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bindery: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *version {
-		fmt.Fprintln(stdout, "bindery", config.Version)
+	if *showVersion {
+		fmt.Fprintln(stdout, "bindery", version.Get())
 		return 0
 	}
 

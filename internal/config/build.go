@@ -19,6 +19,7 @@ import (
 	"github.com/bindery/bindery/backend/static"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -134,7 +135,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
 		ThrottleWindow:  Duration(cfg.Lockout.Window, 15*time.Minute),
 		Logger:          logger,
-		VendorVersion:   Version,
+		VendorVersion:   version.Get().String(),
 	}
 	if s.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
@@ -148,9 +149,6 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 	rt.Server = srv
 	return rt, nil
 }
-
-// Version is bindery's version, shown as vendorVersion in the Root DSE.
-var Version = "0.1.0-dev"
 
 // BuildDirectory builds routes and service accounts over already opened
 // backends (used again on reload).

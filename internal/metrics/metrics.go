@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -58,7 +59,14 @@ func New() *Metrics {
 			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected)
+	bi := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; the labels say which bindery runs (as bindery --version prints).",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, buildInfo)
 	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout"} {
 		m.connsRejected.WithLabelValues(r)
 	}
