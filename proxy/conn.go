@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/internal/ldapwire"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -107,6 +108,10 @@ func (c *conn) serve() {
 	defer c.close()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil {
+			if errors.Is(err, proxyhdr.ErrRefused) {
+				c.srv.proxyRefused(c.nc.RemoteAddr(), err)
+				return
+			}
 			c.log().Debug("tls handshake failed", "client", c.client, "err", err)
 			return
 		}
@@ -202,6 +207,8 @@ func (c *conn) readFailed(err error) {
 		c.log().Warn("malformed request; closing connection", "client", c.client, "err", err)
 		c.srv.observer().ConnRejected("malformed")
 		c.notice(ldap.LDAPResultProtocolError, "malformed request")
+	case errors.Is(err, proxyhdr.ErrRefused):
+		c.srv.proxyRefused(c.nc.RemoteAddr(), err)
 	case errors.Is(err, errIdle):
 		c.log().Debug("idle connection closed", "client", c.client)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):

@@ -100,6 +100,11 @@ type Config struct {
 	// Logger receives warnings (ambiguous IDs, URL failures). Default:
 	// discard. Passwords are never logged.
 	Logger *slog.Logger
+	// ObserveRequest, when set, is told the duration of every request
+	// sent upstream, op "bind" (service, anonymous and user binds) or
+	// "search", whether it succeeded or not (the server feeds
+	// bindery_upstream_request_duration_seconds with it). It must be quick.
+	ObserveRequest func(op string, d time.Duration)
 	// HealthInterval, when positive, starts a background health check
 	// (stopped by Close): right away and then every HealthInterval it
 	// Pings the directory (keeping State current) and dials connections

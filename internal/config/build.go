@@ -73,11 +73,23 @@ func NewLogger(l Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// Hooks are the process's observers, handed by Build to what it opens;
+// they outlive reloads (metrics), so nothing they count starts over.
+type Hooks struct {
+	// UpstreamRequest is told the duration of every request an ldap
+	// backend sends upstream (op "bind" or "search").
+	UpstreamRequest func(backend, op string, d time.Duration)
+}
+
 // Build opens every backend and assembles the server. On error, whatever
-// was opened is closed again.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, err error) {
+// was opened is closed again. At most one Hooks is used.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	var h Hooks
+	if len(hooks) > 0 {
+		h = hooks[0]
 	}
 	rt := &Runtime{
 		HashPool:        cfg.NewHashPool(),
@@ -97,7 +109,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 	}()
 	cacheOpts, cacheOn := cfg.CacheOptions()
 	for name, b := range cfg.Backends {
-		a, err := buildBackend(ctx, cfg, name, b, logger, rt.HashPool)
+		a, err := buildBackend(ctx, cfg, name, b, logger, rt.HashPool, h)
 		if err != nil {
 			return nil, err
 		}
@@ -117,25 +129,26 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 
 	s := cfg.Server
 	srv := &proxy.Server{
-		Suffix:          s.Suffix,
-		UPNSuffix:       s.UPNSuffix,
-		AllowAnonymous:  s.AllowAnonymous,
-		RequireTLS:      s.RequireTLS,
-		Diagnostics:     s.Diagnostics,
-		RevealLockout:   cfg.Lockout.Reveal,
-		ReadTimeout:     Duration(s.ReadTimeout, DefaultReadTimeout),
-		IdleTimeout:     Duration(s.IdleTimeout, DefaultIdleTimeout),
-		WriteTimeout:    Duration(s.WriteTimeout, DefaultWriteTimeout),
-		MaxConnections:  s.MaxConnections,
-		MaxRequestBytes: s.MaxRequestBytes,
-		MaxOpsPerConn:   s.MaxOpsPerConn,
-		BusyBackoff:     Duration(s.BusyBackoff, DefaultBusyBackoff),
-		SizeLimit:       s.SizeLimit,
-		TimeLimit:       Duration(s.TimeLimit, 0),
-		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
-		ThrottleWindow:  Duration(cfg.Lockout.Window, 15*time.Minute),
-		Logger:          logger,
-		VendorVersion:   version.Get().String(),
+		Suffix:            s.Suffix,
+		UPNSuffix:         s.UPNSuffix,
+		AllowAnonymous:    s.AllowAnonymous,
+		RequireTLS:        s.RequireTLS,
+		Diagnostics:       s.Diagnostics,
+		RevealLockout:     cfg.Lockout.Reveal,
+		ReadTimeout:       Duration(s.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:       Duration(s.IdleTimeout, DefaultIdleTimeout),
+		WriteTimeout:      Duration(s.WriteTimeout, DefaultWriteTimeout),
+		MaxConnections:    s.MaxConnections,
+		MaxRequestBytes:   s.MaxRequestBytes,
+		MaxOpsPerConn:     s.MaxOpsPerConn,
+		BusyBackoff:       Duration(s.BusyBackoff, DefaultBusyBackoff),
+		SizeLimit:         s.SizeLimit,
+		TimeLimit:         Duration(s.TimeLimit, 0),
+		ProxyProtocolFrom: s.ProxyProtocolFrom.Prefixes(),
+		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
+		ThrottleWindow:    Duration(cfg.Lockout.Window, 15*time.Minute),
+		Logger:            logger,
+		VendorVersion:     version.Get().String(),
 	}
 	if s.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
@@ -230,7 +243,7 @@ func caseOf(s string) proxy.Case {
 	return proxy.CaseNone
 }
 
-func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger, pool *hashpool.Pool) (backend.Authenticator, error) {
+func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger, pool *hashpool.Pool, h Hooks) (backend.Authenticator, error) {
 	log := logger.With("backend", name)
 	switch b.Type {
 	case "pinstore":
@@ -247,7 +260,7 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 			}
 			pw = strings.TrimRight(string(data), "\r\n")
 		}
-		lb, err := ldapbackend.New(ldapbackend.Config{
+		lc := ldapbackend.Config{
 			Name:               name,
 			URLs:               b.URLs,
 			BindDN:             b.BindDN,
@@ -268,7 +281,11 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 			LookupTTL:          Duration(b.LookupTTL, ldapbackend.DefaultLookupTTL),
 			LookupMaxEntries:   b.LookupMaxEntries,
 			Logger:             log,
-		})
+		}
+		if f := h.UpstreamRequest; f != nil {
+			lc.ObserveRequest = func(op string, d time.Duration) { f(name, op, d) }
+		}
+		lb, err := ldapbackend.New(lc)
 		if err != nil {
 			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
 		}

@@ -61,7 +61,10 @@ type Server struct {
 	SizeLimit int `toml:"size_limit"`
 	// TimeLimit bounds a listing answer or page (default 30s).
 	TimeLimit string `toml:"time_limit"`
-	TLS       *TLS   `toml:"tls"`
+	// ProxyProtocolFrom lists the load balancers that send a PROXY
+	// protocol header on the LDAP, LDAPS and web listeners (empty = off).
+	ProxyProtocolFrom Networks `toml:"proxy_protocol_from"`
+	TLS               *TLS     `toml:"tls"`
 }
 
 // TLS is [server.tls].
@@ -98,6 +101,9 @@ type Web struct {
 	// BaseURL, when set, is printed by binderyctl with each set-up code
 	// (e.g. "https://library.example.edu:8443").
 	BaseURL string `toml:"base_url"`
+	// TrustedProxies are the HTTP reverse proxies whose X-Forwarded-For
+	// and Forwarded headers name the client (empty = none).
+	TrustedProxies Networks `toml:"trusted_proxies"`
 }
 
 // DefaultSetupCodeTTL is the default [web] setup_code_ttl.
@@ -403,6 +409,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 		add("server.size_limit: must be positive")
 	}
 	checkDuration(&p, "server.time_limit", s.TimeLimit, false)
+	s.ProxyProtocolFrom.check(&p, "server.proxy_protocol_from")
 	if t := s.TLS; t != nil {
 		if t.CertFile == "" {
 			add("server.tls.cert_file: required when [server.tls] is present")

@@ -15,6 +15,7 @@ func (w *Web) validate(c *Config) Problems {
 		add("web.listen: %q is not host:port", w.Listen)
 	}
 	checkDuration(&p, "web.setup_code_ttl", w.SetupCodeTTL, false)
+	w.TrustedProxies.check(&p, "web.trusted_proxies")
 	if w.BaseURL != "" && !strings.HasPrefix(w.BaseURL, "https://") && !strings.HasPrefix(w.BaseURL, "http://") {
 		add("web.base_url: %q must start with https:// or http://", w.BaseURL)
 	}

@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,7 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	connsOpen     prometheus.Gauge
 	connsRejected *prometheus.CounterVec
+	upstream      *prometheus.HistogramVec
 }
 
 // New makes a registry with the process and Go collectors and bindery's
@@ -56,9 +58,14 @@ func New() *Metrics {
 		}),
 		connsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "connections_rejected_total",
-			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout).",
+			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout, proxy_header).",
 		}, []string{"reason"}),
 	}
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "upstream_request_duration_seconds",
+		Help:    "Time of each request to an upstream directory (ldap backends), by backend and op (bind, search).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"backend", "op"})
 	bi := version.Get()
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -66,8 +73,8 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
 	})
 	buildInfo.Set(1)
-	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, buildInfo)
-	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout"} {
+	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.upstream, buildInfo)
+	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout", "proxy_header"} {
 		m.connsRejected.WithLabelValues(r)
 	}
 	return m
@@ -105,6 +112,12 @@ func (m *Metrics) ConnClosed() { m.connsOpen.Dec() }
 
 // ConnRejected implements proxy.Observer.
 func (m *Metrics) ConnRejected(reason string) { m.connsRejected.WithLabelValues(reason).Inc() }
+
+// UpstreamRequest records one request to an upstream directory
+// (config.Hooks.UpstreamRequest).
+func (m *Metrics) UpstreamRequest(backend, op string, d time.Duration) {
+	m.upstream.WithLabelValues(backend, op).Observe(d.Seconds())
+}
 
 // ResultName is the label value of an LDAP result code.
 func ResultName(code int) string {
