@@ -124,8 +124,8 @@ type Conn struct {
 	once    sync.Once // the trusted sender's header is read once
 	checked bool      // the untrusted sender's first bytes were looked at (reader goroutine only)
 	err     error
-	br     *bufio.Reader // the bytes read past the header; nil once drained
-	remote net.Addr      // the client's address (trusted sender), or nil
+	br      *bufio.Reader // the bytes read past the header; nil once drained
+	remote  net.Addr      // the client's address (trusted sender), or nil
 }
 
 // ReadHeader reads and checks a trusted sender's header now (it is
