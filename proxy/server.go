@@ -139,7 +139,7 @@ type Server struct {
 	proxyPolicy *proxyhdr.Policy
 
 	throttleOnce sync.Once
-	thr          *throttle        // nil when ThrottleAfter is 0
+	thr          *throttle        // made once; off while its after is 0
 	throttleNow  func() time.Time // the throttle's clock (tests); nil: time.Now
 }
 
@@ -181,12 +181,25 @@ func (s *Server) backendTimeout() time.Duration {
 
 // throttle returns the per-(client, account) throttle, or nil when off.
 func (s *Server) throttle() *throttle {
+	t := s.throttleState()
+	if t.off() {
+		return nil
+	}
+	return t
+}
+
+func (s *Server) throttleState() *throttle {
 	s.throttleOnce.Do(func() {
-		if s.ThrottleAfter > 0 {
-			s.thr = newThrottle(s.ThrottleAfter, s.ThrottleWindow, s.ThrottleMaxDelay, s.ThrottlePairs, s.throttleNow)
-		}
+		s.thr = newThrottle(s.ThrottleAfter, s.ThrottleWindow, s.ThrottleMaxDelay, s.ThrottlePairs, s.throttleNow)
 	})
 	return s.thr
+}
+
+// SetThrottle changes ThrottleAfter and ThrottleWindow while serving (a
+// reload); pairs already held keep their failures. after 0 turns the
+// throttle off; window 0 keeps the window.
+func (s *Server) SetThrottle(after int, window time.Duration) {
+	s.throttleState().set(after, window)
 }
 
 func (s *Server) maxConnections() int  { return intOr(s.MaxConnections, DefaultMaxConnections) }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bindery/bindery/backend/cache"
@@ -13,9 +14,26 @@ import (
 	"github.com/bindery/bindery/internal/config"
 )
 
+// runCheck is `bindery --check`: the configuration has been parsed and
+// validated; the files and folders start-up opens are tried as this user
+// (config.CheckFiles), and with --connect every backend is reached.
+func runCheck(cfg *config.Config, connect bool, stdout, stderr io.Writer) int {
+	if probs := cfg.CheckFiles(); len(probs) > 0 {
+		fmt.Fprintf(stderr, "bindery: %s: the server would not start: %v\n", cfg.Path, probs)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
+		cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))
+	if connect {
+		return checkConnect(cfg, stdout)
+	}
+	return 0
+}
+
 // checkConnect opens every backend and reaches it: each PIN store answers
-// a query, each upstream directory accepts the service bind on each URL.
-// It prints one line per check and returns the exit status.
+// a query, each upstream directory accepts the service bind on every URL,
+// failover ones included. It prints one line per check and returns the
+// exit status.
 func checkConnect(cfg *config.Config, out io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -55,13 +73,24 @@ func checkConnect(cfg *config.Config, out io.Writer) int {
 			fmt.Fprintf(out, "ok    backend %s (%s, nothing to reach)\n", name, cfg.Backends[name].Type)
 			continue
 		}
-		err := lb.Ping(ctx)
+		urls := cfg.Backends[name].URLs
+		errs := lb.PingEach(ctx)
+		var failed []string
+		for i, err := range errs {
+			if err != nil {
+				failed = append(failed, urls[i])
+			}
+		}
+		var err error
+		if len(failed) > 0 {
+			err = fmt.Errorf("%d of %d URLs did not answer: %s", len(failed), len(urls), strings.Join(failed, ", "))
+		}
 		report(err == nil, fmt.Sprintf("backend %s (ldap)", name), err)
-		for _, u := range lb.State() {
-			if u.Up {
-				fmt.Fprintf(out, "        %s up\n", u.URL)
-			} else if u.LastError != "" {
-				fmt.Fprintf(out, "        %s down: %s\n", u.URL, u.LastError)
+		for i, e := range errs {
+			if e == nil {
+				fmt.Fprintf(out, "        %s up\n", urls[i])
+			} else {
+				fmt.Fprintf(out, "        %s down: %v\n", urls[i], e)
 			}
 		}
 	}

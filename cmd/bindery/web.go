@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,25 +13,29 @@ import (
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/bindery/bindery/web"
 )
 
 // setupWeb builds the self-service PIN page when [web] enabled: on the
 // [http] server (under /pin/, next to metrics and health) when it shares
 // that listen address, else on its own server. With [server.tls] the
-// page's listener serves HTTPS with the LDAP certificate; a plain-HTTP page
-// on a non-loopback address is warned about.
-func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *observability, logger *slog.Logger) error {
+// page's listener serves HTTPS with the LDAP certificate (tlsCfg, which
+// follows certificate reloads); a plain-HTTP page on a non-loopback
+// address is warned about. The page's listener takes PROXY headers from
+// [server] proxy_protocol_from, and its requests' client address comes
+// from [web] trusted_proxies' forwarding headers (web.RealClient).
+func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *observability, logger *slog.Logger, tlsCfg *tls.Config) error {
 	if !cfg.Web.Enabled {
 		return nil
 	}
-	var tlsCfg *tls.Config
-	if t := cfg.Server.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return fmt.Errorf("web: server.tls: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	obs.proxy = &proxyhdr.Policy{
+		From:    cfg.Server.ProxyProtocolFrom.Prefixes(),
+		Timeout: config.Duration(cfg.Server.ReadTimeout, config.DefaultReadTimeout),
+		Refused: func(peer net.Addr, err error) {
+			logger.Warn("web: connection refused: PROXY header", "peer", peer.String(), "err", err)
+			obs.metrics.ConnRejected("proxy_header")
+		},
 	}
 	h, err := web.New(web.Options{
 		Resolve: func(card string) (web.Store, string, bool) {
@@ -73,16 +76,18 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *
 	mux := http.NewServeMux()
 	mux.Handle("/pin/", h)
 	mux.Handle("/pin", h)
+	trusted := cfg.Web.TrustedProxies.Prefixes()
 	if obs.http != nil && addr == obs.http.Addr {
 		mux.Handle("/", obs.http.Handler)
-		obs.http.Handler = mux
+		obs.http.Handler = web.RealClient(trusted, mux)
 		obs.http.TLSConfig = tlsCfg
+		obs.page = obs.http
 		return nil
 	}
 	mux.Handle("/{$}", http.RedirectHandler("/pin/", http.StatusSeeOther))
 	obs.web = &http.Server{
 		Addr:              addr,
-		Handler:           mux,
+		Handler:           web.RealClient(trusted, mux),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -90,6 +95,7 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+	obs.page = obs.web
 	return nil
 }
 
