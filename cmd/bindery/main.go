@@ -102,7 +102,7 @@ type daemon struct {
 	current atomic.Pointer[config.Runtime]
 	obs     *observability
 	hooks   config.Hooks
-	certs   *certs.Reloader      // nil without [server.tls]
+	certs   *certs.Reloader     // nil without [server.tls]
 	sockets *activation.Sockets // passed by systemd (socket activation), maybe none
 }
 
