@@ -83,6 +83,9 @@ type env struct {
 	proc    *exec.Cmd
 	logs    *syncBuffer
 	done    chan struct{}
+	// probeFrom, when set, is the local address start's readiness probe
+	// dials from (e.g. an address not in proxy_protocol_from).
+	probeFrom string
 }
 
 type syncBuffer struct {
@@ -161,7 +164,11 @@ func (e *env) start() {
 			t.Fatalf("bindery exited: %v\n%s", e.proc.ProcessState, e.logs.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if e.probeFrom != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(e.probeFrom)}
+		}
+		c, err := d.Dial("tcp", e.addr)
 		if err == nil {
 			c.Close()
 			return
