@@ -161,7 +161,7 @@ func start(ctx context.Context, path string, cfg *config.Config, demo bool, logg
 // FileDescriptorName, else by address), or listens itself.
 func (d *daemon) listen(name, addr string) (net.Listener, error) {
 	if l, ok := d.sockets.Listener(name, addr); ok {
-		d.logger.Info("listening on a socket passed by systemd", "name", name, "addr", l.Addr().String())
+		d.logger.Info("listening on a socket passed by systemd", "name", name, "addr", l.Addr().String(), "configured", addr)
 		return l, nil
 	}
 	return net.Listen("tcp", addr)

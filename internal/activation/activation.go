@@ -83,21 +83,21 @@ func (s *Sockets) Len() int {
 }
 
 // Listener returns the passed socket for one of bindery's listeners: the
-// one named name (FileDescriptorName=), else the one listening on addr
-// (the configured host:port; a wildcard host matches a wildcard socket of
-// the same port). ok is false when none was passed: the caller listens
-// itself. Each socket is handed out once.
+// one listening on addr (the configured host:port; a wildcard host
+// matches a wildcard socket of the same port), else the one named name
+// (a socket unit's FileDescriptorName=). ok is false when none was
+// passed: the caller listens itself. Each socket is handed out once.
 func (s *Sockets) Listener(name, addr string) (net.Listener, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.socks {
-		if sk := &s.socks[i]; !sk.taken && sk.name == name {
+		if sk := &s.socks[i]; !sk.taken && sameAddr(sk.l.Addr().String(), addr) {
 			sk.taken = true
 			return sk.l, true
 		}
 	}
 	for i := range s.socks {
-		if sk := &s.socks[i]; !sk.taken && sameAddr(sk.l.Addr().String(), addr) {
+		if sk := &s.socks[i]; !sk.taken && sk.name == name {
 			sk.taken = true
 			return sk.l, true
 		}

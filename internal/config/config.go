@@ -272,7 +272,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	var probs Problems
+	probs := placeholders(string(data))
 	for _, k := range md.Undecoded() {
 		probs = append(probs, fmt.Sprintf("%s: unknown key", k.String()))
 	}

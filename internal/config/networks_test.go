@@ -32,3 +32,17 @@ func TestProxyNetworks(t *testing.T) {
 		}
 	}
 }
+
+func TestPlaceholdersAreRefused(t *testing.T) {
+	text := strings.Replace(base, `suffix = "dc=library,dc=example,dc=edu"`, `suffix = "CHANGE-ME: e.g. dc=library,dc=example,dc=edu"`, 1) +
+		"\n[[service_account]]\nname = \"gw\"\npassword_hash = \"CHANGE-ME: binderyctl hash\"\n"
+	_, err := Parse([]byte(text))
+	for _, want := range []string{
+		`server.suffix: still the template's placeholder "CHANGE-ME: e.g. dc=library,dc=example,dc=edu": fill it in`,
+		`service_account[1].password_hash: still the template's placeholder "CHANGE-ME: binderyctl hash": fill it in`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
