@@ -106,12 +106,13 @@ func (s *syncBuffer) String() string {
 }
 
 // newEnv writes a config whose [server] listens on a free port; body is
-// the rest of the file (routes, backends) with %DIR% replaced by the test
-// folder. It does not start bindery.
+// the rest of the file (routes, backends); %DIR% in either is replaced by
+// the test folder. It does not start bindery.
 func newEnv(t *testing.T, serverExtra, body string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), addr: freeAddr(t)}
 	body = strings.ReplaceAll(body, "%DIR%", e.dir)
+	serverExtra = strings.ReplaceAll(serverExtra, "%DIR%", e.dir)
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 suffix = %q

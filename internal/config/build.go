@@ -280,7 +280,7 @@ func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, log
 			UUIDAttribute:      b.UUIDAttribute,
 			LookupTTL:          Duration(b.LookupTTL, ldapbackend.DefaultLookupTTL),
 			LookupMaxEntries:   b.LookupMaxEntries,
-			Logger:             log,
+			Logger:             logger, // the package names the backend in each line itself
 		}
 		if f := h.UpstreamRequest; f != nil {
 			lc.ObserveRequest = func(op string, d time.Duration) { f(name, op, d) }
