@@ -7,8 +7,12 @@
 # without letting the package start a system slapd. The tests start their own
 # servers on free loopback ports.
 # apache2 is installed the same way for the mod_authnz_ldap test
-# (scripts/lib/install-apache.sh), and Debian's chromium with a Chinese font
-# for the browser test of the PIN page (scripts/lib/install-chromium.sh).
+# (scripts/lib/install-apache.sh), Debian's chromium with a Chinese font
+# for the browser test of the PIN page (scripts/lib/install-chromium.sh),
+# and lintian, prometheus (promtool) and mtail for the package and
+# deploy/examples tests (scripts/lib/install-ops-tools.sh). As root, the
+# package test builds the .deb (scripts/package.sh), installs, upgrades
+# and purges it, leaving the machine as it found it.
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -31,6 +35,9 @@ install_postgres_if_missing
 # shellcheck source=lib/install-haproxy.sh
 . scripts/lib/install-haproxy.sh
 install_haproxy_if_missing
+# shellcheck source=lib/install-ops-tools.sh
+. scripts/lib/install-ops-tools.sh
+install_ops_tools_if_missing
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -44,7 +51,8 @@ go vet ./...
 echo "== go test -race"
 # The integration tests must not skip for want of slapd in CI.
 export BINDERY_REQUIRE_SLAPD=1
-# Nor for want of PostgreSQL or HAProxy (internal/pgtest, integration/multi_test.go).
+# Nor for want of PostgreSQL, HAProxy, mtail, promtool or dpkg (internal/pgtest,
+# integration/multi_test.go, examples_test.go, package_test.go).
 export BINDERY_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 45m ./...
 
