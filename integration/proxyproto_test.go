@@ -90,11 +90,12 @@ func bindFrom(t *testing.T, src, addr, claim, dn, pw string) (int, time.Duration
 	return ldapCode(err), took
 }
 
-// haproxySendProxy is haproxyConfig with send-proxy-v2 on every server.
+// haproxySendProxy is haproxyConfig with send-proxy-v2 on every server,
+// and health checks that send a header too (docs/scaling.md).
 func haproxySendProxy(listen string, nodes []*env) string {
 	cfg := haproxyConfig(listen, nodes)
 	for _, e := range nodes {
-		cfg = strings.Replace(cfg, " "+e.addr+"\n", " "+e.addr+" send-proxy-v2\n", 1)
+		cfg = strings.Replace(cfg, " "+e.addr+"\n", " "+e.addr+" send-proxy-v2 check check-send-proxy inter 300ms\n", 1)
 	}
 	return cfg
 }
