@@ -1,9 +1,11 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,4 +255,75 @@ func startHAProxyConfig(t *testing.T, bin string, config func(string, []*env) st
 	}
 	t.Fatalf("haproxy did not listen on %s: %s", addr, logs.String())
 	return ""
+}
+
+// webPost posts the set-up form (without its CSRF token: bindery answers
+// 403 and logs the attempt with the client address) from the loopback
+// address src; header, when set, is written before the request.
+func webPost(t *testing.T, webAddr, src string, header []byte, xff string) (int, error) {
+	t.Helper()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+		c, err := d.DialContext(ctx, network, addr)
+		if err == nil && header != nil {
+			_, err = c.Write(header)
+		}
+		return c, err
+	}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", "http://"+webAddr+"/pin/setup", strings.NewReader("card=CU7000001&code=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
+}
+
+// TestWebClientAddressBehindProxies: the PIN page's listener takes PROXY
+// headers from [server] proxy_protocol_from and forwarding headers from
+// [web] trusted_proxies, and the page logs (and throttles) that address.
+func TestWebClientAddressBehindProxies(t *testing.T) {
+	webAddr := freeAddr(t)
+	e := pinEnv(t, `proxy_protocol_from = ["127.0.0.4/32"]`,
+		fmt.Sprintf("\n[web]\nenabled = true\nlisten = %q\ntrusted_proxies = [\"127.0.0.6\"]\n", webAddr))
+	e.start()
+	waitListen(t, webAddr)
+	v1 := func(claim string) []byte { return []byte("PROXY TCP4 " + claim + " 127.0.0.1 40000 8080\r\n") }
+
+	for _, tc := range []struct {
+		name, src string
+		header    []byte
+		xff, want string
+	}{
+		{"PROXY header from the balancer", "127.0.0.4", v1("192.0.2.77"), "", "addr=192.0.2.77 "},
+		{"X-Forwarded-For from the trusted proxy", "127.0.0.6", nil, "6.6.6.6, 192.0.2.88", "addr=192.0.2.88 "},
+		{"X-Forwarded-For from anyone else", "127.0.0.3", nil, "192.0.2.99", "addr=127.0.0.3 "},
+	} {
+		code, err := webPost(t, webAddr, tc.src, tc.header, tc.xff)
+		if err != nil || code != http.StatusForbidden {
+			t.Fatalf("%s: %d %v, want the 403 of a missing CSRF token", tc.name, code, err)
+		}
+		waitLog(t, e, `msg="web: pin setup" card=CU7000001 `+tc.want)
+	}
+	for _, tc := range []struct {
+		name, src string
+		header    []byte
+	}{
+		{"the balancer without a header", "127.0.0.4", nil},
+		{"a forged header from anyone else", "127.0.0.3", v1("192.0.2.66")},
+	} {
+		if code, err := webPost(t, webAddr, tc.src, tc.header, ""); err == nil {
+			t.Fatalf("%s: answered %d, want the connection closed", tc.name, code)
+		}
+	}
+	waitLog(t, e, `msg="web: connection refused: PROXY header" peer=127.0.0.4:`)
+	waitLog(t, e, `msg="web: connection refused: PROXY header" peer=127.0.0.3:`)
+	if strings.Contains(e.logs.String(), "192.0.2.66") {
+		t.Fatal("the forged address was used")
+	}
 }
