@@ -9,10 +9,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bindery/bindery/backend/cache"
-	ldapbackend "github.com/bindery/bindery/backend/ldap"
+	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/config"
 )
+
+// eachPinger is a backend with several upstream URLs that can contact
+// each on its own (the ldap backend's PingEach).
+type eachPinger interface {
+	PingEach(ctx context.Context) []error
+}
 
 // runCheck is `bindery --check`: the configuration has been parsed and
 // validated; the files and folders start-up opens are tried as this user
@@ -61,20 +66,31 @@ func checkConnect(cfg *config.Config, out io.Writer) int {
 	for _, name := range names {
 		if st, ok := rt.Stores[name]; ok {
 			err := st.Ping(ctx)
-			report(err == nil, fmt.Sprintf("backend %s (pinstore %s)", name, cfg.Backends[name].Driver), err)
+			report(err == nil, fmt.Sprintf("backend %s (pinstore %s)", name, cfg.Backends[name].PINStore().Driver), err)
 			continue
 		}
 		b := rt.Backends[name]
-		if c := cache.Of(b); c != nil {
-			b = c.Unwrap()
-		}
-		lb, ok := b.(*ldapbackend.Backend)
+		p, ok := backend.As[backend.Pinger](b)
 		if !ok {
 			fmt.Fprintf(out, "ok    backend %s (%s, nothing to reach)\n", name, cfg.Backends[name].Type)
 			continue
 		}
-		urls := cfg.Backends[name].URLs
-		errs := lb.PingEach(ctx)
+		pe, ok := backend.As[eachPinger](b)
+		if !ok {
+			err := p.Ping(ctx)
+			report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
+			continue
+		}
+		// Every URL on its own, failover ones included.
+		errs := pe.PingEach(ctx)
+		var urls []string
+		for _, u := range upstreamState(rt, name) {
+			urls = append(urls, u.URL)
+		}
+		if len(urls) != len(errs) {
+			report(false, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), fmt.Errorf("%d URLs but %d answers", len(urls), len(errs)))
+			continue
+		}
 		var failed []string
 		for i, err := range errs {
 			if err != nil {
@@ -85,7 +101,7 @@ func checkConnect(cfg *config.Config, out io.Writer) int {
 		if len(failed) > 0 {
 			err = fmt.Errorf("%d of %d URLs did not answer: %s", len(failed), len(urls), strings.Join(failed, ", "))
 		}
-		report(err == nil, fmt.Sprintf("backend %s (ldap)", name), err)
+		report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
 		for i, e := range errs {
 			if e == nil {
 				fmt.Fprintf(out, "        %s up\n", urls[i])

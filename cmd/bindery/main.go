@@ -181,7 +181,7 @@ func load(path string) (cfg *config.Config, demo bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, true, fmt.Errorf("demo: %w", err)
 	}
-	cfg.Backends["pins"].DSN = filepath.Join(dir, "pins.db")
+	cfg.Backends["pins"].PINStore().DSN = filepath.Join(dir, "pins.db")
 	cfg.Path = "(embedded demo)"
 	return cfg, true, nil
 }

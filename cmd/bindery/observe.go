@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/backend/cache"
-	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/internal/audit"
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/metrics"
@@ -124,7 +124,7 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		name := name
 		stats := func(rt *config.Runtime) cache.Stats {
 			if rt != nil {
-				if c := cache.Of(rt.Backends[name]); c != nil {
+				if c, ok := backend.As[*cache.Cache](rt.Backends[name]); ok {
 					return c.Stats()
 				}
 			}
@@ -137,8 +137,8 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		})
 		o.counter("cache_misses_total", "Binds that went to the backend.", lbl, func(rt *config.Runtime) float64 { return float64(stats(rt).Misses) })
 		m.GaugeFunc("cache_entries", "Successful binds held in the cache.", lbl, func() float64 { return float64(stats(current.Load()).Entries) })
-		if cfg.Backends[name].Type == "ldap" {
-			for _, u := range cfg.Backends[name].URLs {
+		if lc := cfg.Backends[name].LDAP(); lc != nil {
+			for _, u := range lc.URLs {
 				u := u
 				m.GaugeFunc("upstream_up", "1 when the last operation on this upstream URL worked.", map[string]string{"backend": name, "url": u}, func() float64 {
 					for _, st := range upstreamState(current.Load(), name) {
@@ -164,16 +164,12 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 	return o, nil
 }
 
-func upstreamState(rt *config.Runtime, name string) []ldapbackend.URLState {
+func upstreamState(rt *config.Runtime, name string) []backend.UpstreamState {
 	if rt == nil {
 		return nil
 	}
-	b := rt.Backends[name]
-	if c := cache.Of(b); c != nil {
-		b = c.Unwrap()
-	}
-	if lb, ok := b.(*ldapbackend.Backend); ok {
-		return lb.State()
+	if r, ok := backend.As[backend.UpstreamReporter](rt.Backends[name]); ok {
+		return r.State()
 	}
 	return nil
 }

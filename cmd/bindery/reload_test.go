@@ -52,10 +52,10 @@ func TestReloadKeysCoverTheConfig(t *testing.T) {
 		}
 		delete(listed, key)
 	}
+	delete(listed, "server.tls") // the table's presence, besides its keys
+	delete(listed, "backend")    // decoded by each backend's package (Config.Backends, toml:"-")
 	for key := range listed {
-		if key != "server.tls" { // the table's presence, besides its keys
-			t.Errorf("reloadKeys lists %s, which is not a configuration key", key)
-		}
+		t.Errorf("reloadKeys lists %s, which is not a configuration key", key)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/internal/proxyhdr"
+	"github.com/bindery/bindery/proxy"
 	"github.com/bindery/bindery/web"
 )
 
@@ -31,7 +32,7 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], obs *
 	}
 	obs.proxy = &proxyhdr.Policy{
 		From:    cfg.Server.ProxyProtocolFrom.Prefixes(),
-		Timeout: config.Duration(cfg.Server.ReadTimeout, config.DefaultReadTimeout),
+		Timeout: config.Duration(cfg.Server.ReadTimeout, proxy.DefaultReadTimeout),
 		Refused: func(peer net.Addr, err error) {
 			logger.Warn("web: connection refused: PROXY header", "peer", peer.String(), "err", err)
 			obs.metrics.ConnRejected("proxy_header")
