@@ -23,9 +23,13 @@ type eachPinger interface {
 // validated; the files and folders start-up opens are tried as this user
 // (config.CheckFiles), and with --connect every backend is reached.
 func runCheck(cfg *config.Config, connect bool, stdout, stderr io.Writer) int {
-	if probs := cfg.CheckFiles(); len(probs) > 0 {
+	probs, warnings := cfg.CheckFiles()
+	if len(probs) > 0 {
 		fmt.Fprintf(stderr, "bindery: %s: the server would not start: %v\n", cfg.Path, probs)
 		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "bindery: warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
 		cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -18,10 +19,15 @@ import (
 // TLS pair (readable, the key matching the certificate), the audit log,
 // each ldap backend's bind_password_file and ca_file, each SQLite store's
 // file and folder, and each service account's password_hash_file.
-func (c *Config) CheckFiles() Problems {
+// A store that can be read but not written is a warning: bindery starts
+// and serves it read-only.
+func (c *Config) CheckFiles() (problems, warnings Problems) {
 	var p Problems
 	add := func(key string, err error) {
-		if err != nil {
+		switch {
+		case errors.Is(err, filecheck.ErrReadOnly):
+			warnings = append(warnings, fmt.Sprintf("%s: %v", key, err))
+		case err != nil:
 			p = append(p, fmt.Sprintf("%s: %v", key, err))
 		}
 	}
@@ -70,5 +76,5 @@ func (c *Config) CheckFiles() Problems {
 			add(key+".dsn", filecheck.SQLiteDSN(pc.DSN))
 		}
 	}
-	return p
+	return p, warnings
 }

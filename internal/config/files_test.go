@@ -58,7 +58,7 @@ func TestCheckFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			probs := cfg.CheckFiles()
+			probs, _ := cfg.CheckFiles()
 			if len(tc.want) == 0 && len(probs) > 0 {
 				t.Fatalf("problems: %v", probs)
 			}

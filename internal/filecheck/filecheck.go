@@ -90,23 +90,34 @@ func sqlitePath(dsn string) string {
 	return p
 }
 
-// SQLiteDSN reports why a SQLite store could not be opened for
-// writing: its folder must exist and be writable (WAL mode creates
-// pins.db-wal and pins.db-shm beside the file), and an existing file
-// must be readable and writable.
+// ErrReadOnly is wrapped by SQLiteDSN's answer when the store exists and
+// can be read but not written: bindery then starts and serves binds from
+// it read-only (PIN changes answer 80), so it is a warning, not a reason
+// not to start.
+var ErrReadOnly = errors.New("the store can be read but not written: binds are served read-only, PIN changes and lockouts fail")
+
+// SQLiteDSN reports why a SQLite store could not be opened: its folder
+// must exist; a store that does not exist yet needs the folder writable
+// (to create it, and WAL mode's pins.db-wal and pins.db-shm beside it); an
+// existing one must be readable, and an error wrapping ErrReadOnly says
+// that it or its folder cannot be written.
 func SQLiteDSN(dsn string) error {
 	p := sqlitePath(dsn)
 	if p == "" {
 		return nil
 	}
-	if err := WritableDir(filepath.Dir(p)); err != nil {
-		return err
-	}
-	if _, err := os.Stat(p); err == nil {
-		if err := Readable(p); err != nil {
+	dir := filepath.Dir(p)
+	if _, err := os.Stat(p); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		return WritableFile(p)
+		return WritableDir(dir)
+	}
+	if err := Readable(p); err != nil {
+		return err
+	}
+	if err := WritableFile(p); err != nil {
+		return fmt.Errorf("%w (%w)", ErrReadOnly, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -123,6 +124,7 @@ type Conn struct {
 
 	once    sync.Once // the trusted sender's header is read once
 	checked bool      // the untrusted sender's first bytes were looked at (reader goroutine only)
+	refused atomic.Bool
 	err     error
 	br      *bufio.Reader // the bytes read past the header; nil once drained
 	remote  net.Addr      // the client's address (trusted sender), or nil
@@ -185,6 +187,7 @@ func (c *Conn) checkUntrusted() error {
 
 func (c *Conn) refuse(err error) {
 	c.err = err
+	c.refused.Store(true)
 	if c.policy.Refused != nil {
 		c.policy.Refused(c.Conn.RemoteAddr(), err)
 	}
@@ -214,12 +217,16 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// Write implements net.Conn; nothing is written to a refused connection.
+// Write implements net.Conn; nothing is written to a refused connection
+// (net/http would otherwise answer the refused read with a 400).
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.trusted {
 		if err := c.ReadHeader(); err != nil {
 			return 0, err
 		}
+	}
+	if c.refused.Load() {
+		return 0, ErrRefused
 	}
 	return c.Conn.Write(b)
 }

@@ -179,6 +179,9 @@ func TestUntrustedSender(t *testing.T) {
 			if got := sc.RemoteAddr().String(); got[:10] != "127.0.0.3:" {
 				t.Fatalf("v%d: the forged address was taken: %s", v, got)
 			}
+			if _, err := sc.Write([]byte("HTTP/1.0 400 Bad Request\r\n\r\n")); !errors.Is(err, ErrRefused) {
+				t.Fatalf("v%d: Write after the refusal = %v, want ErrRefused", v, err)
+			}
 			if r.count() != 1 {
 				t.Fatalf("v%d: %d refusals", v, r.count())
 			}
