@@ -38,11 +38,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bindery", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (TOML); without it, the embedded demo runs")
-	check := fs.Bool("check", false, "validate the configuration and exit")
-	connect := fs.Bool("connect", false, "with --check: also open each PIN store and reach each upstream directory")
-	showVersion := fs.Bool("version", false, "print the version and exit")
+	check := fs.Bool("check", false, "validate the configuration and try the files and folders it names, as this user, and exit")
+	connect := fs.Bool("connect", false, "with --check: also open each PIN store and reach every upstream URL, failover ones included")
+	showVersion := fs.Bool("version", false, "print the version, the commit and the Go version, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check [--connect]]\n\n")
+		fmt.Fprintf(stderr, "usage: bindery [--config FILE] [--check [--connect]]\n       bindery --version\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
