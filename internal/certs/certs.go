@@ -5,6 +5,7 @@
 // match the certificate, half of a renewal copied) is refused with a log
 // line and the pair in use stays, so a bad renewal never takes TLS down.
 // Connections already open keep the certificate they were made with.
+// See README.md in this folder.
 package certs
 
 import (

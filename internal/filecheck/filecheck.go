@@ -3,6 +3,7 @@
 // folder, write a file, open a SQLite database for writing. It changes
 // nothing. `bindery --check` (internal/config.CheckFiles) runs these, and
 // a backend's own checks can call them (it imports nothing of bindery's).
+// See README.md in this folder.
 package filecheck
 
 import (

@@ -2,7 +2,8 @@
 // at build time with -ldflags), the VCS commit and the Go version (both
 // read from the binary's build information). bindery --version,
 // binderyctl --version, the Root DSE's vendorVersion and the
-// bindery_build_info metric all print the same three values.
+// bindery_build_info metric all print the same three values. See
+// README.md in this folder.
 package version
 
 import (
