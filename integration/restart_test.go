@@ -108,7 +108,8 @@ listen = %q
 	copyInto(t, newPair.CertFile, oldPair.CertFile)
 	copyInto(t, newPair.KeyFile, oldPair.KeyFile)
 	e.proc.Process.Signal(syscall.SIGHUP)
-	waitLog(t, e, "reload: new configuration in use")
+	waitLog(t, e, "tls: certificate loaded")
+	waitLog(t, e, "reload: the configuration and the files it names are unchanged; backends and caches kept")
 	if !bytes.Equal(servedCert(t, e.addr), newLeaf) {
 		t.Fatal("a new StartTLS after the reload still sees the old certificate")
 	}
@@ -123,16 +124,18 @@ listen = %q
 		t.Fatalf("the PIN page with the renewed CA: %v", err)
 	}
 	resp.Body.Close()
-	// The connection from before: still open, still TLS, still binds.
+	// The connection from before: still open, still TLS, still binds,
+	// and from the cache, which the reload kept.
 	if err := old.Bind(personDN(julacID), julacPIN); err != nil {
 		t.Fatalf("the connection opened before the renewal: %v", err)
 	}
+	waitLog(t, e, "id="+julacID+" route=julac backend=pins cache=true") // the only bind from the cache
 
 	// A bad pair (the key of another certificate): refused, the renewed
 	// certificate stays in use.
 	copyInto(t, oldPair.CAFile, oldPair.CertFile) // a certificate whose key is not there
 	e.proc.Process.Signal(syscall.SIGHUP)
-	waitLog(t, e, "reload refused")
+	waitLog(t, e, "tls: new certificate refused; still serving the previous one")
 	if !bytes.Equal(servedCert(t, e.addr), newLeaf) {
 		t.Fatal("a refused pair replaced the certificate in use")
 	}

@@ -103,6 +103,7 @@ type daemon struct {
 	obs     *observability
 	hooks   config.Hooks
 	certs   *certs.Reloader     // nil without [server.tls]
+	files   string              // filesPrint of the configuration in use
 	sockets *activation.Sockets // passed by systemd (socket activation), maybe none
 }
 
@@ -148,6 +149,7 @@ func start(ctx context.Context, path string, cfg *config.Config, demo bool, logg
 		}
 	}
 	d.first = rt
+	d.files = filesPrint(cfg)
 	d.current.Store(rt)
 	d.obs.adopt(rt)
 	rt.Server.Observer = d.obs.observer()

@@ -2,7 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"os"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/bindery/bindery/internal/config"
@@ -16,15 +22,28 @@ const retireAfter = 2 * time.Minute
 // routes, backends, service accounts, cache, PIN policy, lockout and
 // throttle settings and the shutdown timeout for new operations, and
 // re-reads the TLS certificate; connections stay open and operations
-// already running finish with what they started with. An invalid one is
-// refused with every problem logged, and the running configuration stays.
-// The keys only a restart applies (reloadKeys) are named in the log when
-// they changed.
+// already running finish with what they started with. A configuration
+// whose keys and named files (passwords, CAs) are all unchanged only
+// re-reads the certificate and keeps the backends and their caches (the
+// `systemctl reload` of a certificate renewal drops nothing). An invalid
+// one is refused with every problem logged, and the running configuration
+// stays. The keys only a restart applies (reloadKeys) are named in the
+// log when they changed.
 func (d *daemon) reload(ctx context.Context) {
 	logger := d.logger
 	cfg, _, err := load(d.path)
 	if err != nil {
 		logger.Error("reload refused: the new configuration is invalid; still running the previous one", "err", err)
+		return
+	}
+	prev := d.current.Load()
+	if print := filesPrint(cfg); sameConfig(prev.Config, cfg) && print == d.files {
+		// Nothing changed but, perhaps, the certificate (certbot's
+		// `systemctl reload`): keep the backends and their caches.
+		if d.certs != nil {
+			d.certs.Reload(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile)
+		}
+		logger.Info("reload: the configuration and the files it names are unchanged; backends and caches kept", "config", cfg.Path)
 		return
 	}
 	next, err := config.Build(ctx, cfg, logger, d.hooks)
@@ -35,7 +54,7 @@ func (d *daemon) reload(ctx context.Context) {
 	if d.certs != nil && cfg.Server.TLS != nil {
 		d.certs.Reload(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile) // a refusal is logged; the pair in use stays
 	}
-	prev := d.current.Load()
+	d.files = filesPrint(cfg)
 	srv := d.first.Server
 	srv.SetRoutes(next.Routes)
 	srv.SetThrottle(next.Server.ThrottleAfter, next.Server.ThrottleWindow)
@@ -54,6 +73,39 @@ func (d *daemon) reload(ctx context.Context) {
 			logger.Warn("reload: closing the previous backends", "err", err)
 		}
 	}()
+}
+
+// sameConfig reports whether two configurations have the same keys and
+// values (wherever they were read from).
+func sameConfig(a, b *config.Config) bool {
+	x, y := *a, *b
+	x.Path, y.Path = "", ""
+	return reflect.DeepEqual(x, y)
+}
+
+// filesPrint is a digest of the secrets and CAs a configuration names
+// (bind_password_file, ca_file, password_hash_file): a reload with the
+// same keys but a new campus password still rebuilds the backends.
+func filesPrint(c *config.Config) string {
+	h := sha256.New()
+	add := func(path string) {
+		if path == "" {
+			return
+		}
+		b, err := os.ReadFile(path)
+		fmt.Fprintf(h, "%s\x00%d\x00%v\x00", path, len(b), err)
+		h.Write(b)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Backends)) {
+		if lc := c.Backends[name].LDAP(); lc != nil {
+			add(lc.BindPasswordFile)
+			add(lc.CAFile)
+		}
+	}
+	for _, sa := range c.ServiceAccounts {
+		add(sa.PasswordFile)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // reloadKey is one configuration key (or table) and whether a reload

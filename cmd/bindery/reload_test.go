@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -128,5 +130,37 @@ func TestRestartNeeded(t *testing.T) {
 	}
 	if got := strings.Join(restartNeeded(old, nc), ","); got != "server.tls" {
 		t.Errorf("TLS turned off: restart needed for %q", got)
+	}
+}
+
+func TestSameConfigAndFilesPrint(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "campus.pw")
+	os.WriteFile(pw, []byte("one\n"), 0o600)
+	text := reloadBase + `
+[backend.campus]
+type = "ldap"
+urls = ["ldap://127.0.0.1:1"]
+base_dn = "dc=x"
+bind_dn = "cn=x"
+bind_password_file = "` + pw + `"
+`
+	a, err := config.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := config.Parse([]byte(text))
+	b.Path = "/elsewhere.toml"
+	if !sameConfig(a, b) || filesPrint(a) != filesPrint(b) {
+		t.Fatal("the same file read twice is not the same configuration")
+	}
+	c, _ := config.Parse([]byte(strings.Replace(text, `suffix = "dc=library`, `suffix = "dc=libraries`, 1)))
+	if sameConfig(a, c) {
+		t.Fatal("a changed suffix is the same configuration")
+	}
+	before := filesPrint(a)
+	os.WriteFile(pw, []byte("two\n"), 0o600)
+	if filesPrint(a) == before {
+		t.Fatal("a new campus password did not change the files' digest")
 	}
 }
