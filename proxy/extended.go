@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/ldapwire"
@@ -94,7 +95,7 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 		if pe.TooShort() {
 			code = ldapwire.PpolicyPasswordTooShort
 		}
-		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, textPolicy), code)
+		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, policyDiagnostic(pe)), code)
 		e.Err = fmt.Errorf("change password: %w", err)
 		return e
 	case errors.Is(err, backend.ErrWrongOldPassword):
@@ -114,4 +115,22 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// policyDiagnostic is the text of a 19 for a PIN that breaks the rules:
+// every problem in the store's own words (the words binderyctl prints),
+// joined by "; ", so that an ILS showing the server's text shows what to
+// fix. The messages never contain the PIN. A backend that gives no message
+// gets OpenLDAP's "Password fails quality checking policy".
+func policyDiagnostic(pe *backend.PolicyError) string {
+	msgs := make([]string, 0, len(pe.Problems))
+	for _, p := range pe.Problems {
+		if p.Message != "" {
+			msgs = append(msgs, p.Message)
+		}
+	}
+	if len(msgs) == 0 {
+		return textPolicy
+	}
+	return strings.Join(msgs, "; ")
 }

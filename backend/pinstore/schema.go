@@ -101,4 +101,15 @@ CREATE INDEX patrons_lower_email ON patrons (lower(email));`,
 	expires_at  BIGINT NOT NULL,
 	issued_by   TEXT   NOT NULL DEFAULT ''
 );`,
+
+	// 5: the uidNumbers of the POSIX view (posixnumbers.go). A row is never
+	// deleted: a number stays retired after its account is gone, so it is
+	// never given to someone else. id is the account's login ID when last
+	// seen, for reverse look-ups (uidNumber=N).
+	`CREATE TABLE posix_uids (
+	uid_number  BIGINT PRIMARY KEY,
+	uuid        TEXT   NOT NULL UNIQUE,
+	id          TEXT   NOT NULL,
+	assigned_at BIGINT NOT NULL
+);`,
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -118,7 +119,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 	srv := &proxy.Server{
 		Suffix:          s.Suffix,
 		UPNSuffix:       s.UPNSuffix,
-		AllowAnonymous:  s.AllowAnonymous,
+		DisallowAnonymous: !*s.AllowAnonymous,
 		RequireTLS:      s.RequireTLS,
 		Diagnostics:     s.Diagnostics,
 		RevealLockout:   cfg.Lockout.Reveal,
@@ -144,6 +145,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		rt.ListenTLS = s.TLS.ListenTLS
 	}
+	if srv.POSIX, err = cfg.POSIX.view(cfg, rt); err != nil {
+		return nil, err
+	}
+	srv.ExtraAttributes = cfg.extraAttributes()
 	srv.SetRoutes(routes)
 	rt.Server = srv
 	return rt, nil
@@ -419,4 +424,23 @@ func (b *Backend) minIdle() int {
 		size = ldapbackend.DefaultPoolSize
 	}
 	return min(DefaultPoolMinIdle, size)
+}
+
+// extraAttributes lists the virtual attributes that ldap backends map
+// beyond the built-in ones (for cn=Subschema), sorted.
+func (c *Config) extraAttributes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range c.Backends {
+		for virt, up := range b.Attributes {
+			k := strings.ToLower(virt)
+			if up == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, virt)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -31,6 +31,7 @@ type Config struct {
 	Lockout         Lockout             `toml:"lockout"`
 	Cache           Cache               `toml:"cache"`
 	Hashing         Hashing             `toml:"hashing"`
+	POSIX           POSIX               `toml:"posix"`
 	ServiceAccounts []ServiceAccount    `toml:"service_account"`
 	Routes          []Route             `toml:"route"`
 	Backends        map[string]*Backend `toml:"backend"`
@@ -44,7 +45,9 @@ type Server struct {
 	Listen          string `toml:"listen"`
 	Suffix          string `toml:"suffix"`
 	UPNSuffix       string `toml:"upn_suffix"`
-	AllowAnonymous  bool   `toml:"allow_anonymous"`
+	// AllowAnonymous: an anonymous bind succeeds (default true); false
+	// answers it 48.
+	AllowAnonymous  *bool  `toml:"allow_anonymous"`
 	RequireTLS      bool   `toml:"require_tls"`
 	Diagnostics     string `toml:"diagnostics"`
 	IdleTimeout     string `toml:"idle_timeout"`
@@ -301,6 +304,9 @@ func (c *Config) applyDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = DefaultListen
 	}
+	if c.Server.AllowAnonymous == nil {
+		c.Server.AllowAnonymous = new(true)
+	}
 	if c.Server.MaxConnections == 0 {
 		c.Server.MaxConnections = DefaultMaxConnections
 	}
@@ -351,6 +357,7 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	c.POSIX.applyDefaults()
 	if c.Web.SetupCodeTTL == "" {
 		c.Web.SetupCodeTTL = DefaultSetupCodeTTL.String()
 	}
@@ -437,6 +444,7 @@ func (c *Config) validate(md *toml.MetaData) Problems {
 		add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
 	p = append(p, c.Web.validate(c)...)
+	p = append(p, c.POSIX.validate(c)...)
 
 	pp := &c.PINPolicy
 	if pp.MinLength < 1 {
