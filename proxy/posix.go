@@ -40,7 +40,7 @@ type POSIX struct {
 
 	swapped atomic.Pointer[backend.UIDNumbers]
 	once    sync.Once
-	cache *lru.Cache[string, int64] // entryUUID → uidNumber; numbers never change
+	cache   *lru.Cache[string, int64] // entryUUID → uidNumber; numbers never change
 }
 
 // Defaults of the POSIX view.

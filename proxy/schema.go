@@ -31,7 +31,7 @@ const (
 	synSyntaxDesc    = "1.3.6.1.4.1.1466.115.121.1.54"
 	synSubstrAssert  = "1.3.6.1.4.1.1466.115.121.1.58"
 	synSubtreeSpec   = "1.3.6.1.4.1.1466.115.121.1.45" // RFC 3672
-	synUUID          = "1.3.6.1.1.16.1" // RFC 4530
+	synUUID          = "1.3.6.1.1.16.1"                // RFC 4530
 	usageDirOp       = "directoryOperation"
 	usageDSAOp       = "dSAOperation"
 	mrOIDMatch       = "objectIdentifierMatch"

@@ -42,9 +42,9 @@ type Config struct {
 
 // Server is [server].
 type Server struct {
-	Listen          string `toml:"listen"`
-	Suffix          string `toml:"suffix"`
-	UPNSuffix       string `toml:"upn_suffix"`
+	Listen    string `toml:"listen"`
+	Suffix    string `toml:"suffix"`
+	UPNSuffix string `toml:"upn_suffix"`
 	// AllowAnonymous: an anonymous bind succeeds (default true); false
 	// answers it 48.
 	AllowAnonymous  *bool  `toml:"allow_anonymous"`
