@@ -43,7 +43,7 @@ staff = 20003
 // do not meet.
 type pamPeople struct {
 	mustChange, mustChangeOTP string // a one-time PIN from pin reset
-	changer                       string // changes its PIN with chauthtok
+	changer                   string // changes its PIN with chauthtok
 }
 
 const changerPIN = "Changer-PIN-2026"
