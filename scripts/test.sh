@@ -9,6 +9,9 @@
 # apache2 is installed the same way for the mod_authnz_ldap test
 # (scripts/lib/install-apache.sh), and Debian's chromium with a Chinese font
 # for the browser test of the PIN page (scripts/lib/install-chromium.sh).
+# The client libraries of Koha, VuFind, Keycloak, Python tools, and the
+# nslcd / SSSD PAM stacks come from scripts/lib/install-clients.sh (it puts
+# back what pam-auth-update changes).
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -31,6 +34,9 @@ install_postgres_if_missing
 # shellcheck source=lib/install-haproxy.sh
 . scripts/lib/install-haproxy.sh
 install_haproxy_if_missing
+# shellcheck source=lib/install-clients.sh
+. scripts/lib/install-clients.sh
+install_clients_if_missing
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -63,7 +63,7 @@ install_clients_if_missing() {
   # Switch the packages' PAM profiles off in pam-auth-update's state, then
   # put the files back exactly as they were.
   if command -v pam-auth-update >/dev/null 2>&1; then
-    $sudo env DEBIAN_FRONTEND=noninteractive pam-auth-update --package --remove ldap sss >/dev/null 2>&1 || true
+    $sudo env DEBIAN_FRONTEND=noninteractive pam-auth-update --disable ldap sss >/dev/null 2>&1 || true
   fi
   for f in "$saved"/*; do
     [ -e "$f" ] || continue
