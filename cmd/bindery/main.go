@@ -3,7 +3,9 @@
 //
 // Without --config it runs the embedded demo (configs/demo.toml) with a
 // seeded PIN store in a temporary folder, so that it can be tried with no
-// external service.
+// external service; it prints how to bind and a set-up code for the PIN
+// page. BINDERY_DEMO_LISTEN and BINDERY_DEMO_HTTP move the demo's LDAP and
+// HTTP addresses (for tests that run it next to other servers).
 package main
 
 import (
