@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -205,5 +206,43 @@ func TestNoPOSIXView(t *testing.T) {
 	res, err := search(c, personDN("CU1234567"), ldap.ScopeBaseObject, "(objectClass=*)", "*", "+")
 	if err != nil || res.Entries[0].GetAttributeValue("uidNumber") != "" {
 		t.Fatalf("uidNumber without [posix]: %v", err)
+	}
+}
+
+// TestPOSIXListing: a listing account's filters on the POSIX attributes
+// reach the backends as "maybe" and are decided on the entries, and a
+// paged walk puts the groups on its first page only.
+func TestPOSIXListing(t *testing.T) {
+	p := testPOSIX()
+	e, pins, _ := listEnv(t, func(s *Server) { s.POSIX = p })
+	c := e.dial()
+	if err := c.Bind(serviceDN("sync"), "sync-secret"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := search(c, "ou=people,"+testSuffix, ldap.ScopeWholeSubtree, "(&(objectClass=posixAccount)(gidNumber=20001))", "uidNumber")
+	if err != nil || len(res.Entries) != 16 { // the julac patrons
+		t.Fatalf("%d entries, %v", len(res.Entries), err)
+	}
+	for _, en := range res.Entries {
+		if en.GetAttributeValue("uidNumber") == "" {
+			t.Fatalf("%s has no uidNumber", en.DN)
+		}
+	}
+	q := pins.queries[len(pins.queries)-1]
+	if q.Filter.Op != backend.FilterAnd || len(q.Filter.Children) != 2 || q.Filter.Children[0].Op != backend.FilterAnd || len(q.Filter.Children[0].Children) != 0 {
+		t.Fatalf("the backend was asked %+v, want (&(&)(&)): both parts maybe", q.Filter)
+	}
+	res, err = c.SearchWithPaging(ldap.NewSearchRequest(testSuffix, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(|(objectClass=posixAccount)(objectClass=posixGroup))", []string{"cn"}, nil), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := 0
+	for _, en := range res.Entries {
+		if strings.HasSuffix(en.DN, ",ou=groups,"+testSuffix) {
+			groups++
+		}
+	}
+	if groups != 2 || len(res.Entries) != 33+2 {
+		t.Fatalf("paged walk: %d entries, %d groups", len(res.Entries), groups)
 	}
 }
