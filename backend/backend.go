@@ -124,6 +124,44 @@ type Invalidator interface {
 	OnInvalidate(fn func(id string))
 }
 
+// Pinger is implemented by backends that can check that their source
+// answers (/readyz, `bindery --check --connect`).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// UpstreamState is what a backend knows of one upstream server.
+type UpstreamState struct {
+	URL       string
+	Up        bool   // the last dial or operation on this URL worked
+	LastError string // the last failure, "" if none yet
+}
+
+// UpstreamReporter is implemented by backends that talk to upstream
+// servers (the campus directory), one state per configured URL.
+type UpstreamReporter interface {
+	State() []UpstreamState
+}
+
+// As finds the first value in a's chain of decorators that is a T: a
+// itself, then what a's Unwrap method returns, and so on (as errors.As
+// walks errors). It is the one way to reach a capability (PasswordChanger,
+// Searcher, Pinger...) or a decorator (the bind cache) behind another.
+func As[T any](a Authenticator) (T, bool) {
+	for a != nil {
+		if t, ok := a.(T); ok {
+			return t, true
+		}
+		u, ok := a.(interface{ Unwrap() Authenticator })
+		if !ok {
+			break
+		}
+		a = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
 // FilterOp is the kind of a Filter node.
 type FilterOp int
 
@@ -150,6 +188,28 @@ type Filter struct {
 	Initial  string    // Substring: the part before the first *, may be ""
 	Any      []string  // Substring: the parts between stars
 	Final    string    // Substring: the part after the last *, may be ""
+}
+
+// PersonObjectClasses are the objectClass values of every person entry
+// bindery presents, whichever backend owns the person.
+var PersonObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+
+// MatchConstant evaluates a leaf f on an attribute whose values are the
+// same for every entry (objectClass): match, or decided=false when the
+// leaf cannot be told from the values alone (a substring).
+func MatchConstant(f *Filter, values []string) (match, decided bool) {
+	switch f.Op {
+	case FilterPresent:
+		return true, true
+	case FilterEqual:
+		for _, v := range values {
+			if strings.EqualFold(v, f.Value) {
+				return true, true
+			}
+		}
+		return false, true
+	}
+	return false, false
 }
 
 // Query asks a Searcher for one page of a listing.

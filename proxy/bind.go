@@ -162,6 +162,8 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 			}
 		}
 	}
+	// route.Backend is the backend behind its bind cache (backend/cache,
+	// put there by internal/config): a repeat bind is answered from memory.
 	ctx, cancel := o.backendCtx()
 	res, good, err := route.Backend.Authenticate(ctx, backend.Credentials{ID: nid, Password: password, ClientAddr: c.client})
 	cancel()

@@ -113,9 +113,6 @@ func (e *vEntry) selectAttrs(requested []string) []ldapwire.Attribute {
 	return out
 }
 
-// personObjectClasses are the object classes of every person entry.
-var personObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
-
 // generalizedTime formats t as an LDAP GeneralizedTime in UTC.
 func generalizedTime(t time.Time) string {
 	if t.IsZero() {
@@ -127,7 +124,7 @@ func generalizedTime(t time.Time) string {
 // personEntry is the virtual entry of a backend entry; dn is its DN.
 func (s *Server) personEntry(dn string, be *backend.Entry) *vEntry {
 	e := &vEntry{dn: dn}
-	e.add("objectClass", personObjectClasses...)
+	e.add("objectClass", backend.PersonObjectClasses...)
 	e.add("uid", be.ID)
 	e.add("cn", be.CommonName)
 	e.add("sn", be.Surname)

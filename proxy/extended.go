@@ -80,7 +80,7 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 	default:
 		return newError(ldap.LDAPResultInsufficientAccessRights, textNoAccess)
 	}
-	changer, ok := route.Backend.(backend.PasswordChanger)
+	changer, ok := backend.As[backend.PasswordChanger](route.Backend)
 	if !ok {
 		return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, "passwords of this account cannot be changed here"), ldapwire.PpolicyPasswordModNotAllowed)
 	}

@@ -34,7 +34,7 @@ type source struct {
 }
 
 // sources returns the distinct backends of the routes, in route order,
-// that implement backend.Searcher (directly or behind a wrapper).
+// that implement backend.Searcher (directly or behind the cache).
 func (d *Routes) sources() []source {
 	var out []source
 	seen := map[string]bool{}
@@ -43,27 +43,11 @@ func (d *Routes) sources() []source {
 			continue
 		}
 		seen[r.BackendName] = true
-		if s, ok := searcherOf(r.Backend); ok {
+		if s, ok := backend.As[backend.Searcher](r.Backend); ok {
 			out = append(out, source{name: r.BackendName, s: s})
 		}
 	}
 	return out
-}
-
-// searcherOf finds the backend.Searcher of a backend, looking through
-// wrappers (such as the bind cache) that have an Unwrap method.
-func searcherOf(b backend.Authenticator) (backend.Searcher, bool) {
-	for range 8 {
-		if s, ok := b.(backend.Searcher); ok {
-			return s, true
-		}
-		u, ok := b.(interface{ Unwrap() backend.Authenticator })
-		if !ok {
-			return nil, false
-		}
-		b = u.Unwrap()
-	}
-	return nil, false
 }
 
 // listState is where a paged listing stands: the source being walked and

@@ -455,10 +455,10 @@ func (w wrapper) Unwrap() backend.Authenticator { return w.Authenticator }
 
 func TestSearcherBehindAWrapper(t *testing.T) {
 	f := &listingFake{fakeBackend: newFake()}
-	if _, ok := searcherOf(wrapper{wrapper{f}}); !ok {
+	if _, ok := backend.As[backend.Searcher](wrapper{wrapper{f}}); !ok {
 		t.Fatal("searcher behind two wrappers not found")
 	}
-	if _, ok := searcherOf(newFake()); ok {
+	if _, ok := backend.As[backend.Searcher](newFake()); ok {
 		t.Fatal("a backend that cannot list was taken for a searcher")
 	}
 }

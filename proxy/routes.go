@@ -49,7 +49,10 @@ type Route struct {
 	// the backend sees and what the DN shows.
 	Case        Case
 	BackendName string
-	Backend     backend.Authenticator
+	// Backend checks the route's passwords: in the server, the backend
+	// behind its bind cache (backend/cache); backend.As reaches what the
+	// cache wraps.
+	Backend backend.Authenticator
 	// RequirePatron, when non-nil, must also confirm after a successful
 	// password check that the ID is an active patron; otherwise the bind
 	// fails with 49 and the checker's reason.

@@ -113,7 +113,7 @@ func TestSearchEntryAttributes(t *testing.T) {
 	if got := res.Entries[0].GetAttributeValue("memberOf"); got != "cn=julac,ou=groups,"+testSuffix {
 		t.Errorf("memberOf %q", got)
 	}
-	if got := res.Entries[0].GetAttributeValues("objectClass"); !slices.Equal(got, personObjectClasses) {
+	if got := res.Entries[0].GetAttributeValues("objectClass"); !slices.Equal(got, backend.PersonObjectClasses) {
 		t.Errorf("objectClass %v", got)
 	}
 }

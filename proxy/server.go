@@ -27,6 +27,13 @@ const (
 	DefaultMaxOpsPerConn   = 64
 )
 
+// Settings that are off in the zero Server but on in a configuration file
+// that leaves them out ([lockout] throttle_after, [server] busy_backoff).
+const (
+	DefaultThrottleAfter = 3
+	DefaultBusyBackoff   = time.Second
+)
+
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown.
 var ErrServerClosed = errors.New("proxy: server closed")
 

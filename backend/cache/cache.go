@@ -88,7 +88,10 @@ var _ backend.Authenticator = (*Cache)(nil)
 
 // New returns a cache in front of next. name is the backend's name, for
 // errors. When next is a backend.Invalidator, the cache registers with it
-// and drops an ID's entries the moment its generation changes.
+// and drops an ID's entries the moment its generation changes; a backend
+// that changes passwords or account states must be one. Capabilities of
+// next (PasswordChanger, Searcher...) are reached through the cache with
+// backend.As.
 //
 // The key is the login ID the backend receives (already normalised by the
 // route). One cache per backend, and the backend's answer depends on the ID

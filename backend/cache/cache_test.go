@@ -363,7 +363,10 @@ func TestDropEntries(t *testing.T) {
 	}
 }
 
-func TestWrapKeepsInterfaces(t *testing.T) {
+// TestAsFindsCapabilitiesBehindTheCache: backend.As reaches the optional
+// interfaces of the backend behind the cache, and the cache itself, and
+// finds nothing the backend lacks.
+func TestAsFindsCapabilitiesBehindTheCache(t *testing.T) {
 	tests := []struct {
 		name                 string
 		next                 backend.Authenticator
@@ -381,29 +384,31 @@ func TestWrapKeepsInterfaces(t *testing.T) {
 		}{newFake(), newFake()}, false, true},
 	}
 	for _, tc := range tests {
-		a := Wrap("x", tc.next, Options{})
-		_, isC := a.(backend.PasswordChanger)
-		_, isP := a.(backend.PatronChecker)
+		var a backend.Authenticator = New("x", tc.next, Options{})
+		_, isC := backend.As[backend.PasswordChanger](a)
+		_, isP := backend.As[backend.PatronChecker](a)
 		if isC != tc.wantChanger || isP != tc.wantChk {
 			t.Errorf("%s: PasswordChanger %v PatronChecker %v, want %v %v", tc.name, isC, isP, tc.wantChanger, tc.wantChk)
 		}
-		if Of(a) == nil {
-			t.Errorf("%s: Of found no cache", tc.name)
+		if c, ok := backend.As[*Cache](a); !ok || c == nil {
+			t.Errorf("%s: As found no cache", tc.name)
 		}
 	}
 }
 
-// TestChangePasswordInvalidates: a change through the wrapper drops the
-// entry even when the backend cannot tell the cache.
+// TestChangePasswordInvalidates: a change through the changer found behind
+// the cache drops the entry, because the backend tells the cache
+// (backend.Invalidator), as every backend that changes passwords must.
 func TestChangePasswordInvalidates(t *testing.T) {
 	f := newFake()
-	a := Wrap("x", struct {
-		backend.Authenticator
-		backend.PasswordChanger
-	}{plain{f}, f}, Options{})
+	var a backend.Authenticator = New("x", f, Options{})
 	ctx := context.Background()
 	a.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
-	if _, err := a.(backend.PasswordChanger).ChangePassword(ctx, backend.PasswordChange{ID: "CU1", Old: right, New: "New-pin-2026"}); err != nil {
+	pc, ok := backend.As[backend.PasswordChanger](a)
+	if !ok {
+		t.Fatal("no PasswordChanger behind the cache")
+	}
+	if _, err := pc.ChangePassword(ctx, backend.PasswordChange{ID: "CU1", Old: right, New: "New-pin-2026"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := a.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right}); ok {

@@ -91,7 +91,7 @@ func loopbackStack(b *testing.B, logger *slog.Logger) string {
 	srv := &proxy.Server{Suffix: suffix, Logger: logger}
 	srv.SetRoutes(&proxy.Routes{List: []proxy.Route{{
 		Name: "julac", Match: regexp.MustCompile(`^(CITYU|BU|UST|LU|CU|EDU|PU)[0-9]{4,12}$`), Case: proxy.CaseUpper,
-		BackendName: "pins", Backend: cache.Wrap("pins", st, cache.Options{TTL: time.Hour}),
+		BackendName: "pins", Backend: cache.New("pins", st, cache.Options{TTL: time.Hour}),
 	}}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -72,7 +72,7 @@ func newStack(t *testing.T) *stack {
 	srv := &proxy.Server{Suffix: suffix, Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	srv.SetRoutes(&proxy.Routes{List: []proxy.Route{{
 		Name: "julac", Match: regexp.MustCompile(`^CU[0-9]+$`), Case: proxy.CaseUpper,
-		BackendName: "pins", Backend: cache.Wrap("pins", st, cache.Options{}),
+		BackendName: "pins", Backend: cache.New("pins", st, cache.Options{}),
 	}}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

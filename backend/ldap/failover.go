@@ -3,14 +3,9 @@ package ldapbackend
 import (
 	"sync"
 	"time"
-)
 
-// URLState is what the backend last saw of one upstream URL, for /readyz.
-type URLState struct {
-	URL       string
-	Up        bool   // the last dial or operation on this URL worked
-	LastError string // the last failure, "" if none yet
-}
+	"github.com/bindery/bindery/backend"
+)
 
 // failover orders the URLs for dialling: the one that last worked first,
 // then the others in configured order. After PrimaryRetry on a later URL,
@@ -21,13 +16,13 @@ type failover struct {
 	now       func() time.Time
 	preferred int
 	since     time.Time // when preferred last changed or the primary was last retried
-	states    []URLState
+	states    []backend.UpstreamState
 }
 
 func newFailover(urls []string, retry time.Duration) *failover {
-	f := &failover{retry: retry, now: time.Now, states: make([]URLState, len(urls))}
+	f := &failover{retry: retry, now: time.Now, states: make([]backend.UpstreamState, len(urls))}
 	for i, u := range urls {
-		f.states[i] = URLState{URL: u, LastError: "not contacted yet"}
+		f.states[i] = backend.UpstreamState{URL: u, LastError: "not contacted yet"}
 	}
 	return f
 }
@@ -78,8 +73,8 @@ func (f *failover) primaryDue(idx int, created time.Time) bool {
 }
 
 // snapshot copies the states.
-func (f *failover) snapshot() []URLState {
+func (f *failover) snapshot() []backend.UpstreamState {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]URLState(nil), f.states...)
+	return append([]backend.UpstreamState(nil), f.states...)
 }

@@ -33,7 +33,7 @@ func (b *Backend) CheckHealth(ctx context.Context) error {
 	}
 	for _, p := range []*pool{b.service, b.binds} {
 		wctx, cancel := context.WithTimeout(ctx, b.s.Timeout)
-		err := p.warm(wctx, b.s.MinIdle)
+		err := p.warm(wctx, b.s.minIdle)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			b.s.Logger.Warn("ldap pool warm-up failed", "backend", b.s.Name, "pool", p.kind, "err", err)

@@ -11,7 +11,7 @@ import (
 func TestHealthCheck(t *testing.T) {
 	s := startSlapd(t, false)
 	b := newBackend(t, Config{URLs: []string{s.URL()}, BindDN: serviceDN, BindPassword: servicePW,
-		HealthInterval: 20 * time.Millisecond, MinIdle: 2, PoolSize: 4})
+		HealthInterval: 20 * time.Millisecond, MinIdle: ptr(2), PoolSize: 4})
 	waitFor(t, "both pools warm", func() bool { sv, bd := b.IdleConns(); return sv == 2 && bd == 2 })
 	if st := b.State(); !st[0].Up {
 		t.Fatalf("State after warm-up: %+v", st)
@@ -37,7 +37,7 @@ func TestHealthCheck(t *testing.T) {
 
 // TestHealthCheckOffByDefault: without HealthInterval nothing is dialled.
 func TestHealthCheckOffByDefault(t *testing.T) {
-	b := newBackend(t, Config{URLs: []string{"ldap://127.0.0.1:1"}, MinIdle: 2})
+	b := newBackend(t, Config{URLs: []string{"ldap://127.0.0.1:1"}, MinIdle: ptr(2)})
 	if sv, bd := b.IdleConns(); sv != 0 || bd != 0 {
 		t.Fatalf("idle %d/%d without a health check", sv, bd)
 	}
@@ -57,3 +57,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,20 +1,16 @@
 // Package ldapbackend is the bindery backend for an upstream directory (the
-// campus LDAP or Active Directory), spoken to through
-// github.com/go-ldap/ldap/v3.
-//
-// A login is checked by search-then-bind (a service or anonymous search for
-// exactly one entry matching UserFilter, then a simple bind as that entry's
-// DN with the password) or, with DNTemplate, by binding directly. Searches
-// run on a pool of service-bound connections, user binds on a separate pool.
-// Several URLs give failover; LDAPS and StartTLS verify against a CA file.
-// Every call is bounded by its context and Config.Timeout: an upstream that
-// is down or hangs yields an error wrapping backend.ErrUnavailable, never a
-// "wrong password".
+// campus LDAP or Active Directory), spoken to by a small LDAP client of its
+// own on internal/ldapwire: search then bind (or a DN template) on pooled
+// connections, failover, LDAPS or StartTLS, a remembered DN per login ID.
+// An upstream that is down or hangs is ErrUnavailable, never a wrong
+// password. See README.md.
 package ldapbackend
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/bindery/bindery/backend"
@@ -51,7 +47,20 @@ var (
 func New(cfg Config) (*Backend, error) {
 	s, err := validate(cfg)
 	if err != nil {
-		return nil, err
+		name := cfg.Name
+		if name == "" {
+			name = "ldap"
+		}
+		return nil, fmt.Errorf("ldap backend %q: invalid config: %w", name, err)
+	}
+	if s.BindPasswordFile != "" {
+		data, err := os.ReadFile(s.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap backend %q: bind_password_file: %w", s.Name, err)
+		}
+		if s.BindPassword = strings.TrimRight(string(data), "\r\n"); s.BindPassword == "" {
+			return nil, fmt.Errorf("ldap backend %q: bind_password_file: %s is empty", s.Name, s.BindPasswordFile)
+		}
 	}
 	urls := make([]string, len(s.upstreams))
 	for i, u := range s.upstreams {
@@ -131,7 +140,7 @@ func (b *Backend) Ping(ctx context.Context) error {
 }
 
 // State reports what the backend last saw of each URL, in configured order.
-func (b *Backend) State() []URLState { return b.fo.snapshot() }
+func (b *Backend) State() []backend.UpstreamState { return b.fo.snapshot() }
 
 // Close closes the idle connections of both pools; connections in use are
 // closed when their call ends. Calls after Close fail with ErrUnavailable.

@@ -138,9 +138,6 @@ const (
 	absFalse = "(|)"
 )
 
-// personClasses are the objectClass values of every virtual person entry.
-var personClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
-
 // translate renders f as an upstream filter. sup=true: it matches every
 // entry that f matches (and maybe others); sup=false: only entries that f
 // matches. Negation swaps the two. Attribute names go through the mapping;
@@ -191,18 +188,14 @@ func (b *Backend) translate(f *backend.Filter, sup bool, depth int) string {
 	}
 	attr := strings.ToLower(f.Attr)
 	if attr == "objectclass" {
-		switch f.Op {
-		case backend.FilterPresent:
+		match, decided := backend.MatchConstant(f, backend.PersonObjectClasses)
+		switch {
+		case !decided:
+			return maybeFilter(sup)
+		case match:
 			return absTrue
-		case backend.FilterEqual:
-			for _, c := range personClasses {
-				if strings.EqualFold(c, f.Value) {
-					return absTrue
-				}
-			}
-			return absFalse
 		}
-		return maybeFilter(sup)
+		return absFalse
 	}
 	up, ok := b.upstreamAttr(attr)
 	if !ok {

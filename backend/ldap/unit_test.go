@@ -55,7 +55,7 @@ func TestValidate(t *testing.T) {
 		{"ca file without certs", with(func(c *Config) { c.CAFile = notPEM }), []string{"no PEM certificate"}},
 		{"reserved attribute", with(func(c *Config) { c.Attributes = map[string]string{"UID": "sAMAccountName"} }), []string{`"UID" is filled by bindery`}},
 		{"every problem at once", Config{URLs: []string{"ftp://h"}, PoolSize: -3, BindPassword: "p"},
-			[]string{"urls:", "pool_size", "bind_password", "base_dn"}},
+			[]string{"urls[0]:", "pool_size", "bind_password", "base_dn"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,29 +27,13 @@ const (
 // Explanation is Explain's answer: the state, the reason a bind gets, one
 // line of text and the next step for staff, and the facts behind them.
 type Explanation struct {
-	ID       string
 	State    State
 	Reason   backend.Reason // what a bind with the right PIN gets now (ReasonNone: success)
 	Text     string         // e.g. "locked until 2026-03-01 10:30, 5 failures, last from 10.0.0.7"
 	NextStep string         // one line for a counter clerk
 
-	Status          Status
-	HasPIN          bool
-	MustChange      bool
-	ActiveFrom      time.Time
-	Expires         time.Time
-	FailureCount    int
-	LastFailureAt   time.Time
-	LastFailureAddr string
-	LockedUntil     time.Time
-	LastSuccessAt   time.Time
-	SupersededBy    string
-	SupersededAt    time.Time
-	SuspendedBy     string
-	SuspendedAt     time.Time
-	SuspendReason   string
-	Generation      uint64
-	History         []CardChange // card replacements involving this ID
+	Patron               // the account as it was read
+	History []CardChange // card replacements involving this ID
 }
 
 // Explain tells staff why a patron can or cannot log in.
@@ -62,14 +46,7 @@ func (s *Store) Explain(ctx context.Context, id string) (*Explanation, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Explanation{
-		ID: r.ID, Status: r.Status, HasPIN: r.HasPIN, MustChange: r.MustChange,
-		ActiveFrom: r.ActiveFrom, Expires: r.Expires, FailureCount: r.FailureCount,
-		LastFailureAt: r.LastFailureAt, LastFailureAddr: r.LastFailureAddr, LockedUntil: r.LockedUntil,
-		LastSuccessAt: r.LastSuccessAt, SupersededBy: r.SupersededBy, SupersededAt: r.SupersededAt,
-		SuspendedBy: r.SuspendedBy, SuspendedAt: r.SuspendedAt, SuspendReason: r.SuspendReason,
-		Generation: r.Generation, History: hist,
-	}
+	e := &Explanation{Patron: r.Patron, History: hist}
 	now := s.now()
 	e.Reason = r.blockReason(now)
 	switch e.Reason {

@@ -1,12 +1,51 @@
 package pinstore
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
 )
+
+// Config is a [backend.NAME] table of type "pinstore": the database. The
+// PIN rules, lockout and hashing cost are the top-level [pin_policy],
+// [lockout] and [pin_policy.argon2] tables, shared by every PIN store.
+type Config struct {
+	// Driver is "sqlite" or "postgres" (see Options.Driver).
+	Driver string `toml:"driver"`
+	// DSN is the database file (sqlite) or URL (postgres) (see Options.DSN).
+	DSN string `toml:"dsn"`
+}
+
+// Validate lists every problem with c at once (errors.Join), each error's
+// text starting with its key. A DSN that does not parse is not quoted: it
+// may hold a password.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Driver {
+	case "sqlite", "postgres":
+	case "":
+		errs = append(errs, errors.New("driver: required (sqlite or postgres)"))
+	default:
+		errs = append(errs, fmt.Errorf("driver: %q is not supported (sqlite or postgres)", c.Driver))
+	}
+	switch {
+	case c.DSN == "" && c.Driver == "postgres":
+		errs = append(errs, errors.New("dsn: required (a URL, e.g. postgres://bindery@db.example.edu/bindery)"))
+	case c.DSN == "":
+		errs = append(errs, errors.New("dsn: required (the database file, e.g. /var/lib/bindery/pins.db)"))
+	case c.Driver == "postgres":
+		if _, err := pgconn.ParseConfig(c.DSN); err != nil { // err may quote the password: not shown
+			errs = append(errs, errors.New("dsn: not a PostgreSQL URL or key=value string"))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Options configure Open. Zero fields take the defaults noted.
 type Options struct {

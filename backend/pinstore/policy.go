@@ -22,25 +22,28 @@ type Policy struct {
 // 2 of the 3 classes.
 var DefaultPolicy = Policy{MinLength: 10, MaxLength: 20, MinClasses: 2}
 
-// Validate reports whether the policy can be satisfied.
+// MaxPINLength is the most max_length may allow.
+const MaxPINLength = 128
+
+// Validate reports whether the policy can be satisfied, listing every
+// problem at once, each error's text starting with its [pin_policy] key.
 func (p Policy) Validate() error {
 	var errs []error
 	if p.MinLength < 1 {
-		errs = append(errs, errors.New("min_length must be at least 1"))
+		errs = append(errs, errors.New("min_length: must be at least 1"))
 	}
-	if p.MaxLength < p.MinLength {
-		errs = append(errs, errors.New("max_length must be at least min_length"))
+	switch {
+	case p.MaxLength < p.MinLength:
+		errs = append(errs, fmt.Errorf("max_length: %d is less than min_length %d", p.MaxLength, p.MinLength))
+	case p.MaxLength > MaxPINLength:
+		errs = append(errs, fmt.Errorf("max_length: at most %d", MaxPINLength))
+	case p.MaxLength < p.MinClasses:
+		errs = append(errs, fmt.Errorf("max_length: %d is less than min_classes %d", p.MaxLength, p.MinClasses))
 	}
 	if p.MinClasses < 1 || p.MinClasses > 3 {
-		errs = append(errs, errors.New("min_classes must be 1, 2 or 3"))
+		errs = append(errs, errors.New("min_classes: must be 1, 2 or 3"))
 	}
-	if p.MaxLength < p.MinClasses {
-		errs = append(errs, errors.New("max_length must be at least min_classes"))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("pinstore: pin_policy: %w", errors.Join(errs...))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // character classes

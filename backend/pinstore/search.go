@@ -109,7 +109,7 @@ var columns = map[string]column{
 	"entryuuid":      {expr: "uuid"},
 	"givenname":      {expr: "given_name", known: namesKnown},
 	"sn":             {expr: "(CASE WHEN surname <> '' THEN surname ELSE " + cnExpr + " END)", known: namesKnown},
-	"objectclass":    {constant: []string{"top", "person", "organizationalperson", "inetorgperson"}},
+	"objectclass":    {constant: backend.PersonObjectClasses},
 	// Computed outside SQL: always "maybe".
 	"createtimestamp": {known: sqlFalse},
 	"modifytimestamp": {known: sqlFalse},
@@ -199,18 +199,14 @@ func maybe(sup bool) string {
 // constantMatch evaluates a leaf on an attribute whose values are the same
 // for every patron (objectClass).
 func constantMatch(f *backend.Filter, values []string, sup bool) string {
-	switch f.Op {
-	case backend.FilterPresent:
+	match, decided := backend.MatchConstant(f, values)
+	switch {
+	case !decided:
+		return maybe(sup)
+	case match:
 		return sqlTrue
-	case backend.FilterEqual:
-		for _, v := range values {
-			if strings.EqualFold(v, f.Value) {
-				return sqlTrue
-			}
-		}
-		return sqlFalse
 	}
-	return maybe(sup)
+	return sqlFalse
 }
 
 // likePattern is the LIKE pattern of a substring filter, lower-cased, with

@@ -85,13 +85,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	var errs []error
 	if err := s.policy.Validate(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("pinstore: pin_policy: %w", err))
 	}
 	if s.lockout.MaxFailures < 0 || s.lockout.Window < 0 || s.lockout.Duration < 0 {
 		errs = append(errs, errors.New("pinstore: lockout: max_failures, window and duration may not be negative"))
 	}
 	if err := s.hash.Validate(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, fmt.Errorf("pinstore: pin_policy.argon2: %w", err))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -12,19 +12,64 @@ import (
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/hashpool"
+	"github.com/bindery/bindery/internal/passhash"
 	"github.com/google/uuid"
 )
 
+// Config is a [backend.NAME] table of type "static": its users, each a
+// [[backend.NAME.user]].
+type Config struct {
+	Users []User `toml:"user"`
+}
+
 // User is one configured account.
 type User struct {
-	ID           string // login ID, compared exactly (routes normalise case)
-	PasswordHash string // argon2id PHC string
-	Name         string // cn
-	GivenName    string
-	Surname      string // sn
-	Mail         string
-	Category     string // employeeType
-	Institution  string // o
+	ID           string `toml:"id"`            // login ID, compared exactly (routes normalise case)
+	PasswordHash string `toml:"password_hash"` // argon2id PHC string (`binderyctl hash`)
+	Name         string `toml:"name"`          // cn
+	GivenName    string `toml:"given_name"`
+	Surname      string `toml:"surname"` // sn
+	Mail         string `toml:"mail"`
+	Category     string `toml:"category"`    // employeeType
+	Institution  string `toml:"institution"` // o
+}
+
+// Validate lists every problem with c at once (errors.Join), each error's
+// text starting with its key ("user[1].id: ..."); password hashes must be
+// ones bindery can verify.
+func (c *Config) Validate() error {
+	errs := checkUsers(c.Users)
+	for i, u := range c.Users {
+		if u.PasswordHash == "" {
+			continue
+		}
+		if err := passhash.Check(u.PasswordHash); err != nil {
+			errs = append(errs, fmt.Errorf("user[%d].password_hash: %v", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkUsers finds what New refuses: a missing, spaced or repeated ID and
+// a missing password hash.
+func checkUsers(users []User) []error {
+	var errs []error
+	seen := make(map[string]bool, len(users))
+	for i, u := range users {
+		switch {
+		case u.ID == "":
+			errs = append(errs, fmt.Errorf("user[%d].id: required", i))
+		case strings.TrimSpace(u.ID) != u.ID:
+			errs = append(errs, fmt.Errorf("user[%d].id: %q has surrounding spaces", i, u.ID))
+		case seen[u.ID]:
+			errs = append(errs, fmt.Errorf("user[%d].id: %q is defined twice", i, u.ID))
+		}
+		seen[u.ID] = true
+		if u.PasswordHash == "" {
+			errs = append(errs, fmt.Errorf("user[%d].password_hash: required (print one with `binderyctl hash`)", i))
+		}
+	}
+	return errs
 }
 
 // VerifyFunc checks secret against an encoded hash; an error means the hash
@@ -64,14 +109,14 @@ func UUID(name, id string) string {
 }
 
 // New checks users and returns the backend: every user needs an ID (unique,
-// without surrounding spaces) and a password hash. The last Options given,
-// if any, apply.
+// without surrounding spaces) and a password hash (see checkUsers). The
+// last Options given, if any, apply.
 func New(name string, users []User, verify VerifyFunc, opts ...Options) (*Backend, error) {
 	var o Options
 	if len(opts) > 0 {
 		o = opts[len(opts)-1]
 	}
-	var errs []error
+	errs := checkUsers(users)
 	if verify == nil {
 		errs = append(errs, errors.New("no verify function"))
 	}
@@ -83,20 +128,7 @@ func New(name string, users []User, verify VerifyFunc, opts ...Options) (*Backen
 		dummy:  o.DummyHash,
 		pool:   o.HashPool,
 	}
-	for i, u := range users {
-		switch {
-		case u.ID == "":
-			errs = append(errs, fmt.Errorf("user %d: id: empty", i+1))
-			continue
-		case strings.TrimSpace(u.ID) != u.ID:
-			errs = append(errs, fmt.Errorf("user %q: id: surrounding spaces", u.ID))
-		case b.users[u.ID] != nil:
-			errs = append(errs, fmt.Errorf("user %q: id: listed twice", u.ID))
-			continue
-		}
-		if u.PasswordHash == "" {
-			errs = append(errs, fmt.Errorf("user %q: password_hash: empty", u.ID))
-		}
+	for _, u := range users {
 		b.hashes[u.ID] = u.PasswordHash
 		b.users[u.ID] = &backend.Entry{
 			ID:          u.ID,

@@ -144,11 +144,11 @@ func TestNewValidation(t *testing.T) {
 		{"ok", users, f.verify, nil},
 		{"no users", nil, f.verify, nil},
 		{"no verify", users, nil, []string{"no verify function"}},
-		{"empty id", []User{{PasswordHash: "$fake$x"}}, f.verify, []string{"user 1: id: empty"}},
-		{"spaces", []User{{ID: " a", PasswordHash: "$fake$x"}}, f.verify, []string{`" a": id: surrounding spaces`}},
-		{"duplicate", []User{{ID: "a", PasswordHash: "$fake$x"}, {ID: "a", PasswordHash: "$fake$y"}}, f.verify, []string{`"a": id: listed twice`}},
-		{"no hash", []User{{ID: "a"}}, f.verify, []string{`"a": password_hash: empty`}},
-		{"all at once", []User{{ID: ""}, {ID: "b"}}, nil, []string{"no verify", "id: empty", "password_hash"}},
+		{"empty id", []User{{PasswordHash: "$fake$x"}}, f.verify, []string{"user[0].id: required"}},
+		{"spaces", []User{{ID: " a", PasswordHash: "$fake$x"}}, f.verify, []string{`user[0].id: " a" has surrounding spaces`}},
+		{"duplicate", []User{{ID: "a", PasswordHash: "$fake$x"}, {ID: "a", PasswordHash: "$fake$y"}}, f.verify, []string{`user[1].id: "a" is defined twice`}},
+		{"no hash", []User{{ID: "a"}}, f.verify, []string{`user[0].password_hash: required`}},
+		{"all at once", []User{{ID: ""}, {ID: "b"}}, nil, []string{"no verify", "user[0].id: required", "user[1].password_hash"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,11 +1,7 @@
-// Command bindbench is bindery's load generator: it binds as many users as
-// it can on persistent go-ldap connections (one goroutine per connection)
-// for a fixed time and prints binds per second, latency percentiles and
-// errors by LDAP result code. With --against it runs the same load on a
-// second server, alternately (A B A B …), and prints the ratio A/B per
-// round and its median. `bindbench gen-users` writes matching user lists,
-// an LDIF for slapd and a CSV for `binderyctl import`; `bindbench summary`
-// prints one table from several --json reports.
+// Command bindbench is bindery's load generator: binds (or search then
+// bind) on persistent connections for a fixed time, printing binds per
+// second, latency percentiles and result codes, and with --against the
+// ratio to a second server in alternating rounds. See README.md.
 package main
 
 import (

@@ -8,8 +8,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/bindery/bindery/backend/cache"
-	ldapbackend "github.com/bindery/bindery/backend/ldap"
+	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/config"
 )
 
@@ -43,21 +42,18 @@ func checkConnect(cfg *config.Config, out io.Writer) int {
 	for _, name := range names {
 		if st, ok := rt.Stores[name]; ok {
 			err := st.Ping(ctx)
-			report(err == nil, fmt.Sprintf("backend %s (pinstore %s)", name, cfg.Backends[name].Driver), err)
+			report(err == nil, fmt.Sprintf("backend %s (pinstore %s)", name, cfg.Backends[name].PINStore().Driver), err)
 			continue
 		}
 		b := rt.Backends[name]
-		if c := cache.Of(b); c != nil {
-			b = c.Unwrap()
-		}
-		lb, ok := b.(*ldapbackend.Backend)
+		p, ok := backend.As[backend.Pinger](b)
 		if !ok {
 			fmt.Fprintf(out, "ok    backend %s (%s, nothing to reach)\n", name, cfg.Backends[name].Type)
 			continue
 		}
-		err := lb.Ping(ctx)
-		report(err == nil, fmt.Sprintf("backend %s (ldap)", name), err)
-		for _, u := range lb.State() {
+		err := p.Ping(ctx)
+		report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
+		for _, u := range upstreamState(rt, name) {
 			if u.Up {
 				fmt.Fprintf(out, "        %s up\n", u.URL)
 			} else if u.LastError != "" {

@@ -131,7 +131,7 @@ func load(path string) (cfg *config.Config, demo bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, true, fmt.Errorf("demo: %w", err)
 	}
-	cfg.Backends["pins"].DSN = filepath.Join(dir, "pins.db")
+	cfg.Backends["pins"].PINStore().DSN = filepath.Join(dir, "pins.db")
 	// For tests that run the demo next to other servers.
 	if a := os.Getenv("BINDERY_DEMO_LISTEN"); a != "" {
 		cfg.Server.Listen = a
@@ -183,7 +183,7 @@ func seedDemo(ctx context.Context, st *pinstore.Store, cfg *config.Config) error
 		}
 	}
 	ldap := "ldap://" + cfg.Server.Listen
-	slog.Info("demo: patrons ready", "store", cfg.Backends["pins"].DSN,
+	slog.Info("demo: patrons ready", "store", cfg.Backends["pins"].PINStore().DSN,
 		"try", "ldapwhoami -x -H "+ldap+" -D uid=CU1234567,ou=people,dc=library,dc=example,dc=edu -w Demo-PIN-2026")
 	page := "http://" + cfg.WebListen() + "/pin/setup"
 	slog.Info("demo: metrics and health", "metrics", "http://"+cfg.HTTP.Listen+"/metrics", "health", "http://"+cfg.HTTP.Listen+"/healthz")

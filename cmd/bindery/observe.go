@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/backend/cache"
-	ldapbackend "github.com/bindery/bindery/backend/ldap"
 	"github.com/bindery/bindery/internal/audit"
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/metrics"
@@ -77,7 +77,7 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		name := name
 		stats := func() cache.Stats {
 			if rt := current.Load(); rt != nil {
-				if c := cache.Of(rt.Backends[name]); c != nil {
+				if c, ok := backend.As[*cache.Cache](rt.Backends[name]); ok {
 					return c.Stats()
 				}
 			}
@@ -90,8 +90,8 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		})
 		m.CounterFunc("cache_misses_total", "Binds that went to the backend.", lbl, func() float64 { return float64(stats().Misses) })
 		m.GaugeFunc("cache_entries", "Successful binds held in the cache.", lbl, func() float64 { return float64(stats().Entries) })
-		if cfg.Backends[name].Type == "ldap" {
-			for _, u := range cfg.Backends[name].URLs {
+		if lc := cfg.Backends[name].LDAP(); lc != nil {
+			for _, u := range lc.URLs {
 				u := u
 				m.GaugeFunc("upstream_up", "1 when the last operation on this upstream URL worked.", map[string]string{"backend": name, "url": u}, func() float64 {
 					for _, st := range upstreamState(current.Load(), name) {
@@ -117,16 +117,12 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 	return o, nil
 }
 
-func upstreamState(rt *config.Runtime, name string) []ldapbackend.URLState {
+func upstreamState(rt *config.Runtime, name string) []backend.UpstreamState {
 	if rt == nil {
 		return nil
 	}
-	b := rt.Backends[name]
-	if c := cache.Of(b); c != nil {
-		b = c.Unwrap()
-	}
-	if lb, ok := b.(*ldapbackend.Backend); ok {
-		return lb.State()
+	if r, ok := backend.As[backend.UpstreamReporter](rt.Backends[name]); ok {
+		return r.State()
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -108,9 +109,9 @@ func (a *app) store(name string) (*pinstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b, ok := cfg.Backends[name]; ok && b.Type == "pinstore" && b.Driver != "postgres" && relativeDSN(b.DSN) {
+	if b, ok := cfg.Backends[name]; ok && b.PINStore() != nil && b.PINStore().Driver != "postgres" && relativeDSN(b.PINStore().DSN) {
 		wd, _ := os.Getwd()
-		a.warnf("backend.%s.dsn %q is a relative path: opening it in the current folder %s", name, b.DSN, wd)
+		a.warnf("backend.%s.dsn %q is a relative path: opening it in the current folder %s", name, b.PINStore().DSN, wd)
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := config.OpenStore(a.ctx, cfg, name, logger)
@@ -166,16 +167,19 @@ func notPinstoreError(t *target) error {
 // ID on a route with require_patron resolves to its library record in the
 // route's patron backend (the record has no PIN: the campus directory
 // checks the password).
-// idCommand is the start of every command that takes exactly one ID and no
-// flags of its own: it parses the arguments and resolves the ID to its
-// PIN store (see pinTarget).
-func (a *app) idCommand(name string, args []string, patronRecord bool) (*pinstore.Store, *target, error) {
-	pos, err := parseFlags(newFlags(name), args)
+// idCommand is the start of every command that takes exactly one ID: it
+// parses the command's flags (fs) from args, runs check (the command's own
+// usage checks of its flags; nil: none) and resolves the ID to its PIN
+// store (see pinTarget).
+func (a *app) idCommand(fs *flag.FlagSet, args []string, patronRecord bool, check func() error) (*pinstore.Store, *target, error) {
+	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return nil, nil, err
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, nil, err
+		}
 	}
 	return a.pinTarget(pos[0], patronRecord)
 }
@@ -195,7 +199,7 @@ func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target,
 		if !patronRecord || !t.route.RequirePatron {
 			return nil, nil, notPinstoreError(t)
 		}
-		t.backendName = patronBackendOf(a.cfg, t.route)
+		t.backendName = a.cfg.PatronBackendOf(t.route)
 		t.backend = a.cfg.Backends[t.backendName]
 	}
 	s, err := a.store(t.backendName)
@@ -203,24 +207,6 @@ func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target,
 		return nil, nil, err
 	}
 	return s, t, nil
-}
-
-// patronBackendOf is the pinstore that holds the library records of a
-// require_patron route: its patron_backend, or the only pinstore.
-func patronBackendOf(cfg *config.Config, r *config.Route) string {
-	if r.PatronBackend != "" {
-		return r.PatronBackend
-	}
-	var names []string
-	for n, b := range cfg.Backends {
-		if b.Type == "pinstore" {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return sortedStrings(names)[0] // validation allows exactly one here
 }
 
 // onlyPinstore picks the pinstore for commands without an ID (import,
@@ -231,12 +217,7 @@ func (a *app) onlyPinstore(name string) (*pinstore.Store, string, error) {
 		return nil, "", err
 	}
 	if name == "" {
-		var names []string
-		for n, b := range cfg.Backends {
-			if b.Type == "pinstore" {
-				names = append(names, n)
-			}
-		}
+		names := cfg.BackendsOfType("pinstore")
 		switch len(names) {
 		case 0:
 			return nil, "", errors.New("the configuration has no pinstore backend")
@@ -244,7 +225,7 @@ func (a *app) onlyPinstore(name string) (*pinstore.Store, string, error) {
 			name = names[0]
 		default:
 			return nil, "", usagef("the configuration has %d pinstore backends (%s): say which with --backend NAME",
-				len(names), strings.Join(sortedStrings(names), ", "))
+				len(names), strings.Join(names, ", "))
 		}
 	}
 	b, ok := cfg.Backends[name]

@@ -39,6 +39,17 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs parses fs from args (see parseFlags) and checks that exactly
+// the named positional arguments are left (see exactArgs): the opening of
+// every command.
+func parseArgs(fs *flag.FlagSet, args []string, names ...string) ([]string, error) {
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, exactArgs(pos, names...)
+}
+
 // exactArgs checks the number of positional arguments, naming the missing
 // or extra ones.
 func exactArgs(pos []string, names ...string) error {

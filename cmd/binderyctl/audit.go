@@ -8,17 +8,12 @@ import (
 func cmdAudit(a *app, args []string) error {
 	fs := newFlags("audit")
 	limit := fs.Int("limit", 50, "at most this many entries, newest first")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	if *limit < 1 {
-		return usagef("--limit must be at least 1")
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand(fs, args, true, func() error {
+		if *limit < 1 {
+			return usagef("--limit must be at least 1")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,8 @@ import (
 )
 
 func cmdCardReplace(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("card replace"), args)
+	pos, err := parseArgs(newFlags("card replace"), args, "OLD", "NEW")
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "OLD", "NEW"); err != nil {
 		return err
 	}
 	s, old, err := a.pinTarget(pos[0], false)

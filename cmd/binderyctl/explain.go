@@ -33,29 +33,16 @@ type explanation struct {
 	known bool // the ID is an account bindery can name (for the exit status)
 }
 
-// accountView is the pinstore facts behind an explanation.
+// accountView is the pinstore facts behind an explanation: the state in
+// words and the account as patron show gives it.
 type accountView struct {
-	Backend         string         `json:"backend"`
-	State           string         `json:"state"`
-	Reason          string         `json:"reason,omitempty"`
-	Text            string         `json:"text"`
-	NextStep        string         `json:"next_step"`
-	Status          string         `json:"status"`
-	HasPIN          bool           `json:"has_pin"`
-	MustChange      bool           `json:"must_change"`
-	ActiveFrom      *time.Time     `json:"active_from,omitempty"`
-	Expires         *time.Time     `json:"expires,omitempty"`
-	FailureCount    int            `json:"failure_count"`
-	LastFailureAt   *time.Time     `json:"last_failure_at,omitempty"`
-	LastFailureAddr string         `json:"last_failure_addr,omitempty"`
-	LockedUntil     *time.Time     `json:"locked_until,omitempty"`
-	LastSuccessAt   *time.Time     `json:"last_success_at,omitempty"`
-	SupersededBy    string         `json:"superseded_by,omitempty"`
-	SupersededAt    *time.Time     `json:"superseded_at,omitempty"`
-	SuspendedBy     string         `json:"suspended_by,omitempty"`
-	SuspendedAt     *time.Time     `json:"suspended_at,omitempty"`
-	SuspendReason   string         `json:"suspend_reason,omitempty"`
-	CardHistory     []cardChangeJS `json:"card_history,omitempty"`
+	Backend  string `json:"backend"`
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	Text     string `json:"text"`
+	NextStep string `json:"next_step"`
+	patronView
+	CardHistory []cardChangeJS `json:"card_history,omitempty"`
 
 	raw *pinstore.Explanation
 }
@@ -82,13 +69,8 @@ type campusView struct {
 func accountOf(backendName string, e *pinstore.Explanation) *accountView {
 	v := &accountView{
 		Backend: backendName, State: string(e.State), Reason: string(e.Reason), Text: e.Text, NextStep: e.NextStep,
-		Status: string(e.Status), HasPIN: e.HasPIN, MustChange: e.MustChange,
-		ActiveFrom: jsonTime(e.ActiveFrom), Expires: jsonTime(e.Expires),
-		FailureCount: e.FailureCount, LastFailureAt: jsonTime(e.LastFailureAt), LastFailureAddr: e.LastFailureAddr,
-		LockedUntil: jsonTime(e.LockedUntil), LastSuccessAt: jsonTime(e.LastSuccessAt),
-		SupersededBy: e.SupersededBy, SupersededAt: jsonTime(e.SupersededAt),
-		SuspendedBy: e.SuspendedBy, SuspendedAt: jsonTime(e.SuspendedAt), SuspendReason: e.SuspendReason,
-		raw: e,
+		patronView: viewOf(&e.Patron),
+		raw:        e,
 	}
 	for _, h := range e.History {
 		v.CardHistory = append(v.CardHistory, cardChangeJS{h.OldID, h.NewID, h.At, h.Operator})
@@ -97,11 +79,8 @@ func accountOf(backendName string, e *pinstore.Explanation) *accountView {
 }
 
 func cmdExplain(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("explain"), args)
+	pos, err := parseArgs(newFlags("explain"), args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
 		return err
 	}
 	ex, err := a.explain(pos[0])
@@ -173,17 +152,18 @@ func (a *app) explainPinstore(ex *explanation, backendName, id string) error {
 }
 
 func (a *app) explainCampus(ex *explanation, t *target) error {
-	cv := &campusView{URLs: t.backend.URLs, RequirePatron: t.route.RequirePatron}
+	cv := &campusView{RequirePatron: t.route.RequirePatron}
 	ex.Campus = cv
 	ex.State = "campus"
 	ex.known = true
 	switch t.backend.Type {
 	case "ldap":
-		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(t.backend.URLs, ", "))
+		cv.URLs = t.backend.LDAP().URLs
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(cv.URLs, ", "))
 	case "static":
 		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, a static list in the configuration)", t.backendName)
 		listed := false
-		for _, u := range t.backend.Users {
+		for _, u := range t.backend.Static().Users {
 			if u.ID == t.id {
 				listed = true
 			}
@@ -202,7 +182,7 @@ func (a *app) explainCampus(ex *explanation, t *target) error {
 	if !t.route.RequirePatron {
 		return nil
 	}
-	cv.PatronBackend = patronBackendOf(a.cfg, t.route)
+	cv.PatronBackend = a.cfg.PatronBackendOf(t.route)
 	s, err := a.store(cv.PatronBackend)
 	if err != nil {
 		return err

@@ -6,18 +6,12 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/passhash"
 )
 
 func cmdHash(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("hash"), args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos); err != nil {
+	if _, err := parseArgs(newFlags("hash"), args); err != nil {
 		return err
 	}
 	params, err := a.hashParams()
@@ -54,17 +48,13 @@ func (a *app) hashParams() (passhash.Params, error) {
 		}
 		return passhash.DefaultParams, nil
 	}
-	var partial struct {
-		PINPolicy struct {
-			Argon2 *config.Argon2 `toml:"argon2"`
-		} `toml:"pin_policy"`
+	data, rerr := os.ReadFile(a.cfgPath)
+	if rerr != nil {
+		return passhash.Params{}, rerr
 	}
-	if _, derr := toml.DecodeFile(a.cfgPath, &partial); derr != nil {
+	p, derr := config.PeekHashParams(data)
+	if derr != nil {
 		return passhash.Params{}, fmt.Errorf("%s: %w", a.cfgPath, derr)
-	}
-	p := passhash.DefaultParams
-	if ar := partial.PINPolicy.Argon2; ar != nil {
-		p = passhash.Params{MemoryKiB: ar.MemoryKiB, Iterations: ar.Iterations, Parallelism: ar.Parallelism}
 	}
 	if verr := p.Validate(); verr != nil {
 		return passhash.Params{}, fmt.Errorf("%s: pin_policy.argon2: %w", a.cfgPath, verr)

@@ -19,11 +19,8 @@ func cmdImport(a *app, args []string) error {
 	fs := newFlags("import")
 	strict := fs.Bool("strict", false, "load nothing if any row is bad")
 	backendName := fs.String("backend", "", "the pinstore backend (needed when there are several)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseArgs(fs, args, "FILE.csv")
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "FILE.csv"); err != nil {
 		return err
 	}
 	s, _, err := a.onlyPinstore(*backendName)
@@ -143,11 +140,7 @@ func cmdExport(a *app, args []string) error {
 	fs := newFlags("export")
 	withHashes := fs.Bool("with-hashes", false, "include the PIN hashes (protect the file like the database)")
 	backendName := fs.String("backend", "", "the pinstore backend (needed when there are several)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	s, _, err := a.onlyPinstore(*backendName)

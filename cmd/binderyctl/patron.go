@@ -40,34 +40,47 @@ func (a *app) done(id, action, text string) error {
 	return err
 }
 
+// patronFlags are the fields of a patron that patron add and patron
+// update take as flags.
+type patronFlags struct {
+	name, email, category, inst *string
+	from, expires               dateFlag
+}
+
+// newPatronFlags declares them on fs; update says what an empty value does.
+func newPatronFlags(fs *flag.FlagSet, update bool) *patronFlags {
+	instHelp, fromHelp, expiresHelp := "default: from the JULAC prefix", "", ""
+	if update {
+		instHelp, fromHelp, expiresHelp = "empty: from the JULAC prefix", " (none: no start date)", " (none: never)"
+	}
+	f := &patronFlags{
+		name:     fs.String("name", "", "full name"),
+		email:    fs.String("email", "", "e-mail address"),
+		category: fs.String("category", "", "patron category"),
+		inst:     fs.String("institution", "", "institution ("+instHelp+")"),
+	}
+	fs.Var(&f.from, "active-from", "first day the account works"+fromHelp)
+	fs.Var(&f.expires, "expires", "day the account stops working"+expiresHelp)
+	return f
+}
+
 func cmdPatronAdd(a *app, args []string) error {
 	fs := newFlags("patron add")
-	name := fs.String("name", "", "full name")
-	email := fs.String("email", "", "e-mail address")
-	category := fs.String("category", "", "patron category")
-	inst := fs.String("institution", "", "institution (default: from the JULAC prefix)")
-	var from, expires dateFlag
-	fs.Var(&from, "active-from", "first day the account works")
-	fs.Var(&expires, "expires", "day the account stops working")
+	pf := newPatronFlags(fs, false)
 	setupCode := fs.Bool("setup-code", false, "also issue a one-time code for the self-service PIN page")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*name) == "" {
-		return usagef("give the patron's name with --name \"NAME\"")
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand(fs, args, true, func() error {
+		if strings.TrimSpace(*pf.name) == "" {
+			return usagef("give the patron's name with --name \"NAME\"")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	p := pinstore.Patron{
-		ID: t.id, Name: strings.TrimSpace(*name), Email: strings.TrimSpace(*email),
-		Category: strings.TrimSpace(*category), Institution: strings.TrimSpace(*inst),
-		ActiveFrom: from.t, Expires: expires.t,
+		ID: t.id, Name: strings.TrimSpace(*pf.name), Email: strings.TrimSpace(*pf.email),
+		Category: strings.TrimSpace(*pf.category), Institution: strings.TrimSpace(*pf.inst),
+		ActiveFrom: pf.from.t, Expires: pf.expires.t,
 	}
 	if p.Institution == "" {
 		p.Institution = pinstore.InstitutionFor(t.id)
@@ -102,26 +115,15 @@ func cmdPatronAdd(a *app, args []string) error {
 
 func cmdPatronUpdate(a *app, args []string) error {
 	fs := newFlags("patron update")
-	name := fs.String("name", "", "full name")
-	email := fs.String("email", "", "e-mail address")
-	category := fs.String("category", "", "patron category")
-	inst := fs.String("institution", "", "institution (empty: from the JULAC prefix)")
-	var from, expires dateFlag
-	fs.Var(&from, "active-from", "first day the account works (none: no start date)")
-	fs.Var(&expires, "expires", "day the account stops working (none: never)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
+	pf := newPatronFlags(fs, true)
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if len(set) == 0 {
-		return usagef("nothing to change: give at least one of --name, --email, --category, --institution, --active-from, --expires")
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand(fs, args, true, func() error {
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if len(set) == 0 {
+			return usagef("nothing to change: give at least one of --name, --email, --category, --institution, --active-from, --expires")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -133,16 +135,16 @@ func cmdPatronUpdate(a *app, args []string) error {
 	for k, v := range map[string]struct {
 		dst *string
 		src string
-	}{"name": {&u.Name, *name}, "email": {&u.Email, *email}, "category": {&u.Category, *category}, "institution": {&u.Institution, *inst}} {
+	}{"name": {&u.Name, *pf.name}, "email": {&u.Email, *pf.email}, "category": {&u.Category, *pf.category}, "institution": {&u.Institution, *pf.inst}} {
 		if set[k] {
 			*v.dst = strings.TrimSpace(v.src)
 		}
 	}
-	if from.set {
-		u.ActiveFrom = from.t
+	if pf.from.set {
+		u.ActiveFrom = pf.from.t
 	}
-	if expires.set {
-		u.Expires = expires.t
+	if pf.expires.set {
+		u.Expires = pf.expires.t
 	}
 	if err := s.UpdatePatron(a.ctx, u, a.operator); err != nil {
 		return a.clerkErr(err, s, t.id)
@@ -159,7 +161,7 @@ func keys(m map[string]bool) []string {
 }
 
 func cmdPatronShow(a *app, args []string) error {
-	s, t, err := a.idCommand("patron show", args, true)
+	s, t, err := a.idCommand(newFlags("patron show"), args, true, nil)
 	if err != nil {
 		return err
 	}
@@ -180,11 +182,7 @@ func cmdPatronList(a *app, args []string) error {
 	prefix := fs.String("prefix", "", "only IDs starting with this")
 	limit := fs.Int("limit", 0, "at most this many (0: all)")
 	backendName := fs.String("backend", "", "the pinstore backend (needed when there are several)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos); err != nil {
+	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	st := pinstore.Status(strings.ToLower(*status))
@@ -230,17 +228,12 @@ func cmdPatronList(a *app, args []string) error {
 func cmdPatronSuspend(a *app, args []string) error {
 	fs := newFlags("patron suspend")
 	reason := fs.String("reason", "", "why (shown to staff by explain)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	if strings.TrimSpace(*reason) == "" {
-		return usagef("say why with --reason \"TEXT\" (staff see it in `binderyctl explain`)")
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand(fs, args, true, func() error {
+		if strings.TrimSpace(*reason) == "" {
+			return usagef("say why with --reason \"TEXT\" (staff see it in `binderyctl explain`)")
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -251,7 +244,7 @@ func cmdPatronSuspend(a *app, args []string) error {
 }
 
 func cmdPatronResume(a *app, args []string) error {
-	s, t, err := a.idCommand("patron resume", args, true)
+	s, t, err := a.idCommand(newFlags("patron resume"), args, true, nil)
 	if err != nil {
 		return err
 	}
@@ -277,7 +270,7 @@ func cmdPatronResume(a *app, args []string) error {
 }
 
 func cmdPatronExpire(a *app, args []string) error {
-	s, t, err := a.idCommand("patron expire", args, true)
+	s, t, err := a.idCommand(newFlags("patron expire"), args, true, nil)
 	if err != nil {
 		return err
 	}
@@ -290,14 +283,7 @@ func cmdPatronExpire(a *app, args []string) error {
 func cmdPatronDelete(a *app, args []string) error {
 	fs := newFlags("patron delete")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
-		return err
-	}
-	s, t, err := a.pinTarget(pos[0], true)
+	s, t, err := a.idCommand(fs, args, true, nil)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ func secretsEqual(a, b string) bool {
 }
 
 func cmdPinSet(a *app, args []string) error {
-	s, t, err := a.idCommand("pin set", args, false)
+	s, t, err := a.idCommand(newFlags("pin set"), args, false, nil)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (a *app) policyFailure(id string, pe *backend.PolicyError) error {
 }
 
 func cmdPinReset(a *app, args []string) error {
-	s, t, err := a.idCommand("pin reset", args, false)
+	s, t, err := a.idCommand(newFlags("pin reset"), args, false, nil)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func cmdPinReset(a *app, args []string) error {
 }
 
 func cmdUnlock(a *app, args []string) error {
-	s, t, err := a.idCommand("unlock", args, false)
+	s, t, err := a.idCommand(newFlags("unlock"), args, false, nil)
 	if err != nil {
 		return err
 	}

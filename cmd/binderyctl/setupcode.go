@@ -11,11 +11,8 @@ import (
 // cmdSetupCode issues a one-time set-up code for the self-service PIN page
 // (binderyctl setup-code ID).
 func cmdSetupCode(a *app, args []string) error {
-	pos, err := parseFlags(newFlags("setup-code"), args)
+	pos, err := parseArgs(newFlags("setup-code"), args, "ID")
 	if err != nil {
-		return err
-	}
-	if err := exactArgs(pos, "ID"); err != nil {
 		return err
 	}
 	return a.issueSetupCode(pos[0])

@@ -1,21 +1,19 @@
 // Package audit writes bindery's authentication audit trail: one JSON line
 // per bind and per password change (time, client address, service account
 // if any, login ID, route, backend, result, reason, cache hit, duration),
-// never a password. Lines are queued and written by one goroutine, so a
-// slow disk never holds up a bind; when the queue is full the line is
-// dropped and counted. Files rotate by size.
+// never a password. Lines go through an asynclog.Writer, so a slow disk
+// never holds up a bind; files rotate by size. See README.md.
 package audit
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -27,34 +25,24 @@ type Options struct {
 	MaxBytes int64
 	// MaxFiles is how many rotated files (path.1 … path.N) are kept; default 5.
 	MaxFiles int
-	// Queue is how many lines may wait to be written; default 8192.
+	// Queue is how many lines may wait to be written; default asynclog.DefaultQueue.
 	Queue int
 	// Stdout replaces os.Stdout (tests).
 	Stdout io.Writer
 }
 
 // Log is an asynchronous audit writer. It implements proxy.Observer (only
-// binds and password changes are written).
+// binds and password changes are written). Lines go through an
+// asynclog.Writer, as the process log does.
 type Log struct {
-	opts    Options
-	queue   chan []byte
-	dropped atomic.Uint64
-	written atomic.Uint64
-	done    chan struct{}
-	once    sync.Once
-
-	// Owned by the writer goroutine.
-	f    *os.File
-	w    *bufio.Writer
-	size int64
-	out  io.Writer
+	w    *asynclog.Writer
+	file *rotatingFile // nil for standard output
 }
 
 // Defaults.
 const (
 	DefaultMaxBytes = 100 << 20
 	DefaultMaxFiles = 5
-	DefaultQueue    = 8192
 )
 
 // New opens the audit file (creating it 0600) and starts the writer.
@@ -65,36 +53,22 @@ func New(o Options) (*Log, error) {
 	if o.MaxFiles <= 0 {
 		o.MaxFiles = DefaultMaxFiles
 	}
-	if o.Queue <= 0 {
-		o.Queue = DefaultQueue
-	}
-	l := &Log{opts: o, queue: make(chan []byte, o.Queue), done: make(chan struct{})}
+	l := &Log{}
+	var out io.Writer
 	if o.Path == "-" {
-		l.out = o.Stdout
-		if l.out == nil {
-			l.out = os.Stdout
+		out = o.Stdout
+		if out == nil {
+			out = os.Stdout
 		}
-		l.w = bufio.NewWriter(l.out)
-	} else if err := l.open(); err != nil {
-		return nil, err
+	} else {
+		f := &rotatingFile{path: o.Path, maxBytes: o.MaxBytes, maxFiles: o.MaxFiles}
+		if err := f.open(); err != nil {
+			return nil, err
+		}
+		l.file, out = f, f
 	}
-	go l.run()
+	l.w = asynclog.NewWriter(out, o.Queue)
 	return l, nil
-}
-
-func (l *Log) open() error {
-	f, err := os.OpenFile(l.opts.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: open: %w", err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("audit: stat: %w", err)
-	}
-	l.f, l.size = f, st.Size()
-	l.w = bufio.NewWriterSize(f, 64<<10)
-	return nil
 }
 
 // record is one line of the trail.
@@ -130,12 +104,7 @@ func (l *Log) OpDone(ev proxy.OpEvent) {
 	if err != nil {
 		return
 	}
-	b = append(b, '\n')
-	select {
-	case l.queue <- b:
-	default:
-		l.dropped.Add(1)
-	}
+	l.w.Write(append(b, '\n'))
 }
 
 func resultWord(code int) string {
@@ -160,59 +129,104 @@ func (l *Log) ConnClosed() {}
 func (l *Log) ConnRejected(string) {}
 
 // Dropped is how many lines were dropped because the queue was full.
-func (l *Log) Dropped() uint64 { return l.dropped.Load() }
-
-// Written is how many lines were written.
-func (l *Log) Written() uint64 { return l.written.Load() }
+func (l *Log) Dropped() uint64 { return l.w.Dropped() }
 
 // Close writes what is queued and closes the file.
 func (l *Log) Close() error {
-	l.once.Do(func() { close(l.queue) })
-	<-l.done
-	if l.f != nil {
-		return l.f.Close()
+	l.w.Close()
+	if l.file != nil {
+		return l.file.close()
 	}
 	return nil
 }
 
-func (l *Log) run() {
-	defer close(l.done)
-	for b := range l.queue {
-		l.write(b)
-		// Flush when nothing else is waiting, so lines reach the file
-		// promptly without a syscall per line under load.
-		if len(l.queue) == 0 {
-			l.w.Flush()
+// rotatingFile is the audit file: written by the asynclog.Writer's one
+// goroutine, renamed path → path.1 → … path.MaxFiles when the next lines
+// would take it past maxBytes. A batch is split at line ends so that no
+// file passes the limit and no line is split.
+type rotatingFile struct {
+	path     string
+	maxBytes int64
+	maxFiles int
+	f        *os.File
+	size     int64
+}
+
+func (r *rotatingFile) open() error {
+	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: open: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit: stat: %w", err)
+	}
+	r.f, r.size = f, st.Size()
+	return nil
+}
+
+func (r *rotatingFile) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		n := fitLines(p, r.maxBytes-r.size)
+		if n == 0 { // not even one more line fits: start a new file
+			if r.size > 0 {
+				r.rotate()
+			}
+			n = fitLines(p, r.maxBytes)
+			if n == 0 { // one line longer than the limit: it goes alone
+				n = bytes.IndexByte(p, '\n') + 1
+				if n == 0 {
+					n = len(p)
+				}
+			}
 		}
+		var out io.Writer = os.Stderr // the file could not be reopened: keep the trail somewhere
+		if r.f != nil {
+			out = r.f
+		}
+		m, err := out.Write(p[:n])
+		r.size += int64(m)
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
 	}
-	l.w.Flush()
+	return written, nil
 }
 
-func (l *Log) write(b []byte) {
-	if l.f != nil && l.size+int64(len(b)) > l.opts.MaxBytes && l.size > 0 {
-		l.rotate()
+// fitLines is the length of the longest run of whole lines at the start
+// of p that is at most room bytes.
+func fitLines(p []byte, room int64) int {
+	if room <= 0 {
+		return 0
 	}
-	n, err := l.w.Write(b)
-	l.size += int64(n)
-	if err == nil {
-		l.written.Add(1)
+	if int64(len(p)) <= room {
+		return len(p)
 	}
+	return bytes.LastIndexByte(p[:room], '\n') + 1
 }
 
-// rotate renames path → path.1 → path.2 … keeping MaxFiles, and reopens.
-func (l *Log) rotate() {
-	l.w.Flush()
-	l.f.Close()
-	p := l.opts.Path
-	os.Remove(fmt.Sprintf("%s.%d", p, l.opts.MaxFiles))
-	for i := l.opts.MaxFiles - 1; i >= 1; i-- {
+// rotate renames path → path.1 → path.2 … keeping maxFiles, and reopens.
+func (r *rotatingFile) rotate() {
+	r.f.Close()
+	r.f = nil
+	p := r.path
+	os.Remove(fmt.Sprintf("%s.%d", p, r.maxFiles))
+	for i := r.maxFiles - 1; i >= 1; i-- {
 		os.Rename(fmt.Sprintf("%s.%d", p, i), fmt.Sprintf("%s.%d", p, i+1))
 	}
 	os.Rename(p, p+".1")
-	if err := l.open(); err != nil {
-		// Keep going to stderr rather than lose the trail silently.
-		fmt.Fprintf(os.Stderr, "bindery: audit: cannot reopen %s after rotation: %v\n", p, err)
-		l.f = nil
-		l.w = bufio.NewWriter(os.Stderr)
+	if err := r.open(); err != nil {
+		fmt.Fprintf(os.Stderr, "bindery: audit: cannot reopen %s after rotation, writing the trail here: %v\n", p, err)
 	}
+}
+
+func (r *rotatingFile) close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
 }

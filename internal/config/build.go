@@ -30,7 +30,7 @@ type Runtime struct {
 	Server *proxy.Server
 	Routes *proxy.Routes
 	// Backends are the backends by name, each behind its cache when
-	// [cache] ttl is not "0s" (cache.Of finds the cache).
+	// [cache] ttl is not "0s" (backend.As finds the cache).
 	Backends map[string]backend.Authenticator
 	Stores   map[string]*pinstore.Store // the pinstore backends, by name (without the cache)
 	// HashPool bounds every password verification ([hashing]).
@@ -95,17 +95,22 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 			rt.Close()
 		}
 	}()
+	env := openEnv{cfg: cfg, logger: logger, pool: rt.HashPool}
 	cacheOpts, cacheOn := cfg.CacheOptions()
-	for name, b := range cfg.Backends {
-		a, err := buildBackend(ctx, cfg, name, b, logger, rt.HashPool)
+	for _, name := range sortedKeys(cfg.Backends) {
+		b := cfg.Backends[name]
+		env.name = name
+		a, err := backendTypes[b.Type].open(ctx, env, b.Config)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
 		}
 		if s, ok := a.(*pinstore.Store); ok {
 			rt.Stores[name] = s
 		}
+		// Every route reaches its backend through the bind cache, which
+		// registers with the backend's invalidations (backend/cache).
 		if cacheOn {
-			a = cache.Wrap(name, a, cacheOpts) // registers with the store's invalidations
+			a = cache.New(name, a, cacheOpts)
 		}
 		rt.Backends[name] = a
 	}
@@ -123,17 +128,17 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		RequireTLS:        s.RequireTLS,
 		Diagnostics:       s.Diagnostics,
 		RevealLockout:     cfg.Lockout.Reveal,
-		ReadTimeout:       Duration(s.ReadTimeout, DefaultReadTimeout),
-		IdleTimeout:       Duration(s.IdleTimeout, DefaultIdleTimeout),
-		WriteTimeout:      Duration(s.WriteTimeout, DefaultWriteTimeout),
+		ReadTimeout:       Duration(s.ReadTimeout, 0),
+		IdleTimeout:       Duration(s.IdleTimeout, 0),
+		WriteTimeout:      Duration(s.WriteTimeout, 0),
 		MaxConnections:    s.MaxConnections,
 		MaxRequestBytes:   s.MaxRequestBytes,
 		MaxOpsPerConn:     s.MaxOpsPerConn,
-		BusyBackoff:       Duration(s.BusyBackoff, DefaultBusyBackoff),
+		BusyBackoff:       Duration(s.BusyBackoff, proxy.DefaultBusyBackoff),
 		SizeLimit:         s.SizeLimit,
 		TimeLimit:         Duration(s.TimeLimit, 0),
 		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
-		ThrottleWindow:    Duration(cfg.Lockout.Window, 15*time.Minute),
+		ThrottleWindow:    Duration(cfg.Lockout.Window, 0),
 		Logger:            logger,
 		VendorVersion:     Version,
 	}
@@ -157,8 +162,8 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 // Version is bindery's version, shown as vendorVersion in the Root DSE.
 var Version = "0.1.0-dev"
 
-// BuildDirectory builds routes and service accounts over already opened
-// backends (used again on reload).
+// buildRoutes builds routes and service accounts over backends already
+// opened, each behind its cache (used again on reload).
 func buildRoutes(cfg *Config, backends map[string]backend.Authenticator, pool *hashpool.Pool) (*proxy.Routes, error) {
 	routes := &proxy.Routes{}
 	// Service accounts bind for every patron login: their accepted password
@@ -180,11 +185,8 @@ func buildRoutes(cfg *Config, backends map[string]backend.Authenticator, pool *h
 			Backend:     backends[r.Backend],
 		}
 		if r.RequirePatron {
-			name := r.PatronBackend
-			if name == "" {
-				name = cfg.backendsOfType("pinstore")[0]
-			}
-			pc, ok := backends[name].(backend.PatronChecker)
+			name := cfg.PatronBackendOf(&r)
+			pc, ok := backend.As[backend.PatronChecker](backends[name])
 			if !ok {
 				return nil, fmt.Errorf("config: route[%d].patron_backend: %q keeps no patrons", i, name)
 			}
@@ -237,63 +239,30 @@ func caseOf(s string) proxy.Case {
 	return proxy.CaseNone
 }
 
-func buildBackend(ctx context.Context, cfg *Config, name string, b *Backend, logger *slog.Logger, pool *hashpool.Pool) (backend.Authenticator, error) {
-	log := logger.With("backend", name)
-	switch b.Type {
-	case "pinstore":
-		return openStore(ctx, cfg, name, log, func(o *pinstore.Options) {
-			o.HashPool = pool
-			o.WatchChanges = true // binderyctl's changes to the same file invalidate the cache
-		})
-	case "ldap":
-		pw := b.BindPassword
-		if b.BindPasswordFile != "" {
-			data, err := os.ReadFile(b.BindPasswordFile)
-			if err != nil {
-				return nil, fmt.Errorf("config: backend.%s.bind_password_file: %w", name, err)
-			}
-			pw = strings.TrimRight(string(data), "\r\n")
-		}
-		lb, err := ldapbackend.New(ldapbackend.Config{
-			Name:               name,
-			URLs:               b.URLs,
-			BindDN:             b.BindDN,
-			BindPassword:       pw,
-			BaseDN:             b.BaseDN,
-			UserFilter:         b.UserFilter,
-			DNTemplate:         b.DNTemplate,
-			StartTLS:           b.StartTLS,
-			CAFile:             b.CAFile,
-			InsecureSkipVerify: b.InsecureSkipVerify,
-			Timeout:            Duration(b.Timeout, DefaultLDAPTimeout),
-			PoolSize:           b.PoolSize,
-			MinIdle:            b.minIdle(),
-			HealthInterval:     ldapbackend.DefaultHealthInterval,
-			Attributes:         b.Attributes,
-			IDAttribute:        b.IDAttribute,
-			UUIDAttribute:      b.UUIDAttribute,
-			LookupTTL:          Duration(b.LookupTTL, ldapbackend.DefaultLookupTTL),
-			LookupMaxEntries:   b.LookupMaxEntries,
-			Logger:             log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
-		}
-		return lb, nil
-	case "static":
-		users := make([]static.User, len(b.Users))
-		for i, u := range b.Users {
-			users[i] = static.User{ID: u.ID, PasswordHash: u.PasswordHash, Name: u.Name,
-				GivenName: u.GivenName, Surname: u.Surname, Mail: u.Mail,
-				Category: u.Category, Institution: u.Institution}
-		}
-		sb, err := static.New(name, users, verifyHash, static.Options{DummyHash: dummyHash(), HashPool: pool})
-		if err != nil {
-			return nil, fmt.Errorf("config: backend.%s: %w", name, err)
-		}
-		return sb, nil
-	}
-	return nil, fmt.Errorf("config: backend.%s.type: %q is not a backend type", name, b.Type)
+// openEnv is what opening a backend may use besides its own table.
+type openEnv struct {
+	cfg    *Config
+	name   string
+	logger *slog.Logger
+	pool   *hashpool.Pool
+}
+
+func openLDAP(_ context.Context, env openEnv, bc BackendConfig) (backend.Authenticator, error) {
+	c := *bc.(*ldapbackend.Config)
+	c.Name, c.Logger = env.name, env.logger.With("backend", env.name)
+	return ldapbackend.New(c)
+}
+
+func openPINStore(ctx context.Context, env openEnv, _ BackendConfig) (backend.Authenticator, error) {
+	return openStore(ctx, env.cfg, env.name, env.logger.With("backend", env.name), func(o *pinstore.Options) {
+		o.HashPool = env.pool
+		o.WatchChanges = true // binderyctl's changes to the same file invalidate the cache
+	})
+}
+
+func openStatic(_ context.Context, env openEnv, bc BackendConfig) (backend.Authenticator, error) {
+	c := bc.(*static.Config)
+	return static.New(env.name, c.Users, verifyHash, static.Options{DummyHash: dummyHash(), HashPool: env.pool})
 }
 
 func verifyHash(encoded, secret string) (bool, error) {
@@ -314,7 +283,7 @@ func dummyHash() string {
 // HashParams returns the argon2id parameters of [pin_policy.argon2].
 func (c *Config) HashParams() passhash.Params {
 	if a := c.PINPolicy.Argon2; a != nil {
-		return passhash.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}
+		return *a
 	}
 	return passhash.DefaultParams
 }
@@ -329,26 +298,14 @@ func OpenStore(ctx context.Context, cfg *Config, name string, logger *slog.Logge
 // the hash pool and the change watcher).
 func openStore(ctx context.Context, cfg *Config, name string, logger *slog.Logger, mod func(*pinstore.Options)) (*pinstore.Store, error) {
 	b, ok := cfg.Backends[name]
-	if !ok || b.Type != "pinstore" {
+	if !ok || b.PINStore() == nil {
 		return nil, fmt.Errorf("config: no pinstore backend %q", name)
 	}
-	max := 5
-	if cfg.Lockout.MaxFailures != nil {
-		max = *cfg.Lockout.MaxFailures
-	}
 	o := pinstore.Options{
-		Driver: b.Driver,
-		DSN:    b.DSN,
-		Policy: pinstore.Policy{
-			MinLength:  cfg.PINPolicy.MinLength,
-			MaxLength:  cfg.PINPolicy.MaxLength,
-			MinClasses: cfg.PINPolicy.MinClasses,
-		},
-		Lockout: pinstore.Lockout{
-			MaxFailures: max,
-			Window:      Duration(cfg.Lockout.Window, 15*time.Minute),
-			Duration:    Duration(cfg.Lockout.Duration, 15*time.Minute),
-		},
+		Driver:             b.PINStore().Driver,
+		DSN:                b.PINStore().DSN,
+		Policy:             cfg.PINPolicy.Policy(),
+		Lockout:            cfg.Lockout.Lockout(),
 		Hash:               cfg.HashParams(),
 		NoChangeCategories: cfg.PINPolicy.NoChangeCategories,
 		Logger:             logger,
@@ -398,11 +355,11 @@ func (c *Config) NewHashPool() *hashpool.Pool {
 // CacheOptions returns the cache settings of [cache], and false when the
 // cache is off (ttl = "0s").
 func (c *Config) CacheOptions() (cache.Options, bool) {
-	ttl := Duration(c.Cache.TTL, DefaultCacheTTL)
+	ttl := Duration(c.Cache.TTL, cache.DefaultTTL)
 	if ttl <= 0 {
 		return cache.Options{}, false
 	}
-	neg := Duration(c.Cache.NegativeTTL, DefaultNegativeTTL)
+	neg := Duration(c.Cache.NegativeTTL, cache.DefaultNegativeTTL)
 	if neg <= 0 {
 		neg = -1 // off
 	}
@@ -414,25 +371,17 @@ func (c *Config) CacheOptions() (cache.Options, bool) {
 	}, true
 }
 
-// minIdle is pool_min_idle, or its default capped at the pool size.
-func (b *Backend) minIdle() int {
-	if b.PoolMinIdle != nil {
-		return *b.PoolMinIdle
-	}
-	size := b.PoolSize
-	if size <= 0 {
-		size = ldapbackend.DefaultPoolSize
-	}
-	return min(DefaultPoolMinIdle, size)
-}
-
 // extraAttributes lists the virtual attributes that ldap backends map
 // beyond the built-in ones (for cn=Subschema), sorted.
 func (c *Config) extraAttributes() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, b := range c.Backends {
-		for virt, up := range b.Attributes {
+		l := b.LDAP()
+		if l == nil {
+			continue
+		}
+		for virt, up := range l.Attributes {
 			k := strings.ToLower(virt)
 			if up == "" || seen[k] {
 				continue

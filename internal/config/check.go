@@ -1,13 +1,10 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"strconv"
 
 	"github.com/go-ldap/ldap/v3"
-
-	"github.com/bindery/bindery/internal/passhash"
 )
 
 func validDN(s string) bool {
@@ -23,15 +20,4 @@ func validHostPort(s string) bool {
 	_ = host
 	n, err := strconv.Atoi(port)
 	return err == nil && n >= 0 && n <= 65535
-}
-
-func checkFilter(f string) error {
-	if _, err := ldap.CompileFilter(f); err != nil {
-		return fmt.Errorf("not a valid LDAP filter: %v", err)
-	}
-	return nil
-}
-
-func checkHash(h string) error {
-	return passhash.Check(h)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/configs"
+	"github.com/bindery/bindery/proxy"
 )
 
 const goodHash = "$argon2id$v=19$m=19456,t=2,p=1$2GyxHsXZLDdZ4w0VD8KocQ$YhHmHvQVk0RMpnS+UTDmkCdZZjtXjnam+VL52NPQt54"
@@ -76,14 +77,14 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Server.Listen != DefaultListen || cfg.Server.MaxRequestBytes != DefaultMaxRequestBytes ||
+	if cfg.Server.Listen != DefaultListen || cfg.Server.MaxRequestBytes != proxy.DefaultMaxRequestBytes ||
 		cfg.PINPolicy.MinLength != 10 || cfg.PINPolicy.MaxLength != 20 || cfg.PINPolicy.MinClasses != 2 ||
 		*cfg.Lockout.MaxFailures != 5 || cfg.Routes[0].Case != "upper" {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 	opts, on := cfg.CacheOptions()
-	if !on || opts.TTL != DefaultCacheTTL || opts.NegativeTTL != DefaultNegativeTTL || opts.MaxEntries != DefaultCacheEntries ||
-		opts.ServeStaleFor != 0 || *cfg.Lockout.ThrottleAfter != DefaultThrottleAfter {
+	if !on || opts.TTL != cache.DefaultTTL || opts.NegativeTTL != cache.DefaultNegativeTTL || opts.MaxEntries != cache.DefaultMaxEntries ||
+		opts.ServeStaleFor != 0 || *cfg.Lockout.ThrottleAfter != proxy.DefaultThrottleAfter {
 		t.Fatalf("cache/throttle defaults not applied: %+v %v", opts, *cfg.Lockout.ThrottleAfter)
 	}
 	if s := cfg.NewHashPool().Stats(); s.Workers < 1 || s.Queue != 4*s.Workers {
@@ -101,8 +102,8 @@ func TestCacheAndHashingKeys(t *testing.T) {
 	}{
 		{"cache off", "[cache]\nttl = \"0s\"", false, 0, 0, 0, 0},
 		{"negative off", "[cache]\nnegative_ttl = \"0s\"", true, -1, 0, 0, 0},
-		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, DefaultNegativeTTL, 2 * time.Hour, 0, 0},
-		{"hashing", "[hashing]\nworkers = 3\nqueue = 0", true, DefaultNegativeTTL, 0, 3, 0},
+		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, cache.DefaultNegativeTTL, 2 * time.Hour, 0, 0},
+		{"hashing", "[hashing]\nworkers = 3\nqueue = 0", true, cache.DefaultNegativeTTL, 0, 3, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,18 +141,18 @@ func TestBuildWiresCache(t *testing.T) {
 	}
 	defer rt.Close()
 	a := rt.Routes.List[0].Backend
-	c := cache.Of(a)
-	if c == nil {
+	c, ok := backend.As[*cache.Cache](a)
+	if !ok || c == nil {
 		t.Fatalf("route backend %T is not cached", a)
 	}
-	if _, ok := a.(backend.PasswordChanger); !ok {
+	if _, ok := backend.As[backend.PasswordChanger](a); !ok {
 		t.Fatal("cached pinstore lost PasswordChanger")
 	}
-	if _, ok := a.(backend.PatronChecker); !ok {
+	if _, ok := backend.As[backend.PatronChecker](a); !ok {
 		t.Fatal("cached pinstore lost PatronChecker")
 	}
 	st := rt.Stores["pins"]
-	if st == nil || rt.Server.ThrottleAfter != DefaultThrottleAfter || rt.HashPool == nil {
+	if st == nil || rt.Server.ThrottleAfter != proxy.DefaultThrottleAfter || rt.HashPool == nil {
 		t.Fatalf("runtime: store %v throttle %d pool %v", st, rt.Server.ThrottleAfter, rt.HashPool)
 	}
 	if err := st.AddPatron(ctx, pinstore.Patron{ID: "CU1234"}, "alice"); err != nil {

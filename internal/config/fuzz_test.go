@@ -10,15 +10,21 @@ import (
 	"github.com/bindery/bindery/configs"
 )
 
-// topKeys are the TOML names of Config's sections, from its struct tags.
+// topKeys are the TOML names of the file's sections, from the struct tags
+// of the document Parse decodes (Config's tables and "backend").
 func topKeys() []string {
 	var keys []string
-	t := reflect.TypeOf(Config{})
-	for i := 0; i < t.NumField(); i++ {
-		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ","); k != "" && k != "-" {
-			keys = append(keys, k)
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.Anonymous {
+				walk(f.Type)
+			} else if k, _, _ := strings.Cut(f.Tag.Get("toml"), ","); k != "" && k != "-" {
+				keys = append(keys, k)
+			}
 		}
 	}
+	walk(reflect.TypeOf(document{}))
 	return keys
 }
 

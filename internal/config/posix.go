@@ -97,7 +97,7 @@ func (p *POSIX) validate(c *Config) Problems {
 		} else if b.Type != "pinstore" {
 			add("posix.store: backend %q is of type %q, not pinstore", p.Store, b.Type)
 		}
-	} else if n := len(c.backendsOfType("pinstore")); n != 1 {
+	} else if n := len(c.BackendsOfType("pinstore")); n != 1 {
 		add("posix.store: required when there are %d pinstore backends (the uidNumbers are kept in one)", n)
 	}
 	return probs
@@ -108,7 +108,7 @@ func (p *POSIX) StoreName(c *Config) string {
 	if p.Store != "" {
 		return p.Store
 	}
-	if s := c.backendsOfType("pinstore"); len(s) == 1 {
+	if s := c.BackendsOfType("pinstore"); len(s) == 1 {
 		return s[0]
 	}
 	return ""

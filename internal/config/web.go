@@ -3,7 +3,24 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
+
+// Web is [web]: the self-service PIN page (package web).
+type Web struct {
+	Enabled bool `toml:"enabled"`
+	// Listen is the page's own address; "" = served on the [http] listener.
+	Listen string `toml:"listen"`
+	// SetupCodeTTL is how long a set-up code from binderyctl stays valid
+	// (default DefaultSetupCodeTTL).
+	SetupCodeTTL string `toml:"setup_code_ttl"`
+	// BaseURL, when set, is printed by binderyctl with each set-up code
+	// (e.g. "https://library.example.edu:8443").
+	BaseURL string `toml:"base_url"`
+}
+
+// DefaultSetupCodeTTL is the default [web] setup_code_ttl: 14 days.
+const DefaultSetupCodeTTL = 14 * 24 * time.Hour
 
 // validate checks [web]: its listen address (or the [http] one to share),
 // the set-up code lifetime, the base URL, and that there is a PIN store to
@@ -24,7 +41,7 @@ func (w *Web) validate(c *Config) Problems {
 	if w.Listen == "" && c.HTTP.Listen == "" {
 		add("web.listen: required when [http] listen is empty (the page is served on the [http] listener otherwise)")
 	}
-	if len(c.backendsOfType("pinstore")) == 0 {
+	if len(c.BackendsOfType("pinstore")) == 0 {
 		add("web.enabled: the PIN page needs a pinstore backend")
 	}
 	return p

@@ -5,11 +5,12 @@ import (
 	"fmt"
 )
 
-// Params are the argon2id cost parameters.
+// Params are the argon2id cost parameters; the toml keys are those of the
+// configuration's [pin_policy.argon2].
 type Params struct {
-	MemoryKiB   uint32 // m, memory in KiB
-	Iterations  uint32 // t, passes over the memory
-	Parallelism uint8  // p, lanes
+	MemoryKiB   uint32 `toml:"memory_kib"`  // m, memory in KiB
+	Iterations  uint32 `toml:"iterations"`  // t, passes over the memory
+	Parallelism uint8  `toml:"parallelism"` // p, lanes
 }
 
 // DefaultParams is the OWASP minimum for argon2id: m=19456 KiB (19 MiB),
@@ -30,21 +31,20 @@ const (
 )
 
 // Validate reports whether p can be used to create hashes.
+// Each problem is its own error, its text starting with the parameter's
+// [pin_policy.argon2] key.
 func (p Params) Validate() error {
 	var errs []error
-	if p.Parallelism < 1 {
-		errs = append(errs, errors.New("parallelism must be at least 1"))
+	if p.MemoryKiB < 8*uint32(max(p.Parallelism, 1)) || p.MemoryKiB > maxMemoryKiB {
+		errs = append(errs, fmt.Errorf("memory_kib: must be %d..%d KiB", 8*uint32(max(p.Parallelism, 1)), maxMemoryKiB))
 	}
 	if p.Iterations < 1 || p.Iterations > maxIterations {
-		errs = append(errs, fmt.Errorf("iterations must be 1..%d", maxIterations))
+		errs = append(errs, fmt.Errorf("iterations: must be 1..%d", maxIterations))
 	}
-	if p.MemoryKiB < 8*uint32(p.Parallelism) || p.MemoryKiB > maxMemoryKiB {
-		errs = append(errs, fmt.Errorf("memory must be %d..%d KiB", 8*uint32(p.Parallelism), maxMemoryKiB))
+	if p.Parallelism < 1 {
+		errs = append(errs, errors.New("parallelism: must be at least 1"))
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("passhash: params: %w", errors.Join(errs...))
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // String returns the PHC parameter segment, e.g. "m=19456,t=2,p=1".

@@ -1,12 +1,7 @@
-// Package slapdtest starts a throwaway OpenLDAP slapd for integration tests:
-// its own directory (t.TempDir), its own free loopback port, an old-style
-// slapd.conf with an mdb database under dc=example,dc=org, an LDIF fixture
-// loaded with slapadd, and optionally LDAPS/StartTLS with a certificate
-// generated in the test.
-//
-// When slapd is not installed the test is skipped, unless the environment
-// variable BINDERY_REQUIRE_SLAPD is set (CI sets it): then the test fails,
-// so that a CI run cannot pass by silently skipping its integration tests.
+// Package slapdtest starts a throwaway OpenLDAP slapd for integration
+// tests, on its own loopback port and directory, with an LDIF fixture and
+// optional TLS. Without slapd the test is skipped, unless
+// BINDERY_REQUIRE_SLAPD is set (CI). See README.md.
 package slapdtest
 
 import (
