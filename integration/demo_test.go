@@ -22,6 +22,7 @@ import (
 // BINDERY_DEMO_LISTEN / BINDERY_DEMO_HTTP, its PIN store to the test's
 // TMPDIR.
 func TestDemoEndToEnd(t *testing.T) {
+	t.Parallel() // after the sequential tests, two at a time: they share nothing
 	requireClients(t)
 	ldapAddr, httpAddr := freeAddr(t), freeAddr(t)
 	tmp := t.TempDir()

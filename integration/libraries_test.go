@@ -125,6 +125,7 @@ func runScript(t *testing.T, vars []string, want []string, name string, args ...
 }
 
 func TestClientLibraries(t *testing.T) {
+	t.Parallel() // after the sequential tests, two at a time: they share nothing
 	requireClients(t)
 	_, vars := libraryEnv(t)
 	t.Run("PerlNetLDAP_Koha", func(t *testing.T) {

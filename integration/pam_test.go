@@ -305,6 +305,7 @@ func loginFlows(t *testing.T, service string, p pamPeople, nssService string) {
 // TestNslcdPAM: nslcd with the documented nslcd.conf (StartTLS,
 // pam_authc_search BASE, the default) and pam_ldap.
 func TestNslcdPAM(t *testing.T) {
+	t.Parallel() // after the sequential tests, two at a time: they share nothing
 	requireClients(t)
 	requirePAM(t, "/usr/sbin/nslcd", "/usr/bin/pamtester", "/etc/nslcd.conf")
 	lockFile(t, "/run/lock/bindery-test-nslcd.lock")
@@ -352,6 +353,7 @@ pam_authc_search BASE
 // with id_provider = files (its own passwd file) and auth_provider = ldap,
 // as docs/clients.md shows them; pam_sss and getent -s sss.
 func TestSSSDPAM(t *testing.T) {
+	t.Parallel() // after the sequential tests, two at a time: they share nothing
 	requireClients(t)
 	requirePAM(t, "/usr/sbin/sssd", "/usr/bin/pamtester", "/var/lib/sss/pipes")
 	lockFile(t, "/run/lock/bindery-test-sssd.lock")

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/go-ldap/ldap/v3"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -167,6 +169,9 @@ func (c *conn) uidOwners(o *op, filterValues []string) ([]string, error) {
 	p := c.srv.POSIX
 	if p == nil || p.numbers() == nil {
 		return nil, nil
+	}
+	if len(filterValues) > maxFilterIDs {
+		return nil, newError(ldap.LDAPResultAdminLimitExceeded, fmt.Sprintf("filter names more than %d IDs", maxFilterIDs))
 	}
 	var ids []string
 	for _, v := range filterValues {
