@@ -122,15 +122,29 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 // joined by "; ", so that an ILS showing the server's text shows what to
 // fix. The messages never contain the PIN. A backend that gives no message
 // gets OpenLDAP's "Password fails quality checking policy".
+//
+// At most maxPolicyMessages are listed, then "and N more": a long PIN of
+// characters that are not allowed has a problem per character.
 func policyDiagnostic(pe *backend.PolicyError) string {
-	msgs := make([]string, 0, len(pe.Problems))
+	msgs := make([]string, 0, min(len(pe.Problems), maxPolicyMessages+1))
+	more := 0
 	for _, p := range pe.Problems {
-		if p.Message != "" {
+		switch {
+		case p.Message == "":
+		case len(msgs) < maxPolicyMessages:
 			msgs = append(msgs, p.Message)
+		default:
+			more++
 		}
 	}
 	if len(msgs) == 0 {
 		return textPolicy
 	}
+	if more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", more))
+	}
 	return strings.Join(msgs, "; ")
 }
+
+// maxPolicyMessages bounds the problems named in a 19's diagnostic.
+const maxPolicyMessages = 4
