@@ -11,7 +11,9 @@
 # for the browser tests of the PIN page and the staff console
 # (scripts/lib/install-chromium.sh), and axe-core from npm for their
 # accessibility checks, into a cache folder outside the tree
-# (scripts/lib/install-axe.sh).
+# (scripts/lib/install-axe.sh). The client libraries of Koha, VuFind,
+# Keycloak, Python tools, and the nslcd / SSSD PAM stacks come from
+# scripts/lib/install-clients.sh (it puts back what pam-auth-update changes).
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -37,6 +39,9 @@ install_postgres_if_missing
 # shellcheck source=lib/install-haproxy.sh
 . scripts/lib/install-haproxy.sh
 install_haproxy_if_missing
+# shellcheck source=lib/install-clients.sh
+. scripts/lib/install-clients.sh
+install_clients_if_missing
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

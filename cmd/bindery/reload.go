@@ -30,6 +30,9 @@ func reload(ctx context.Context, path string, first *config.Runtime, current *at
 	}
 	prev := current.Load()
 	first.Server.SetRoutes(next.Routes)
+	if p, np := first.Server.POSIX, next.Server.POSIX; p != nil && np != nil {
+		p.SetNumbers(np.Numbers) // the previous store is closed below
+	}
 	current.Store(next)
 	if needs := restartNeeded(first.Config, cfg); len(needs) > 0 {
 		logger.Warn("reload: these settings changed but take effect only after a restart", "keys", needs)
@@ -67,6 +70,7 @@ func restartNeeded(old, new *config.Config) []string {
 	cmp("lockout.throttle_after", old.Lockout.ThrottleAfter, new.Lockout.ThrottleAfter)
 	cmp("lockout.reveal", old.Lockout.Reveal, new.Lockout.Reveal)
 	cmp("hashing", old.Hashing, new.Hashing)
+	cmp("posix", old.POSIX, new.POSIX)
 	cmp("log", old.Log, new.Log)
 	cmp("http", old.HTTP, new.HTTP)
 	cmp("web", old.Web, new.Web)

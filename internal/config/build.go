@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -121,25 +122,25 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 
 	s := cfg.Server
 	srv := &proxy.Server{
-		Suffix:          s.Suffix,
-		UPNSuffix:       s.UPNSuffix,
-		AllowAnonymous:  s.AllowAnonymous,
-		RequireTLS:      s.RequireTLS,
-		Diagnostics:     s.Diagnostics,
-		RevealLockout:   cfg.Lockout.Reveal,
-		ReadTimeout:     Duration(s.ReadTimeout, 0),
-		IdleTimeout:     Duration(s.IdleTimeout, 0),
-		WriteTimeout:    Duration(s.WriteTimeout, 0),
-		MaxConnections:  s.MaxConnections,
-		MaxRequestBytes: s.MaxRequestBytes,
-		MaxOpsPerConn:   s.MaxOpsPerConn,
-		BusyBackoff:     Duration(s.BusyBackoff, proxy.DefaultBusyBackoff),
-		SizeLimit:       s.SizeLimit,
-		TimeLimit:       Duration(s.TimeLimit, 0),
-		ThrottleAfter:   *cfg.Lockout.ThrottleAfter,
-		ThrottleWindow:  Duration(cfg.Lockout.Window, 0),
-		Logger:          logger,
-		VendorVersion:   Version,
+		Suffix:            s.Suffix,
+		UPNSuffix:         s.UPNSuffix,
+		DisallowAnonymous: !*s.AllowAnonymous,
+		RequireTLS:        s.RequireTLS,
+		Diagnostics:       s.Diagnostics,
+		RevealLockout:     cfg.Lockout.Reveal,
+		ReadTimeout:       Duration(s.ReadTimeout, 0),
+		IdleTimeout:       Duration(s.IdleTimeout, 0),
+		WriteTimeout:      Duration(s.WriteTimeout, 0),
+		MaxConnections:    s.MaxConnections,
+		MaxRequestBytes:   s.MaxRequestBytes,
+		MaxOpsPerConn:     s.MaxOpsPerConn,
+		BusyBackoff:       Duration(s.BusyBackoff, proxy.DefaultBusyBackoff),
+		SizeLimit:         s.SizeLimit,
+		TimeLimit:         Duration(s.TimeLimit, 0),
+		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
+		ThrottleWindow:    Duration(cfg.Lockout.Window, 0),
+		Logger:            logger,
+		VendorVersion:     Version,
 	}
 	if s.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
@@ -149,6 +150,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		rt.ListenTLS = s.TLS.ListenTLS
 	}
+	if srv.POSIX, err = cfg.POSIX.view(cfg, rt); err != nil {
+		return nil, err
+	}
+	srv.ExtraAttributes = cfg.extraAttributes()
 	srv.SetRoutes(routes)
 	rt.Server = srv
 	return rt, nil
@@ -364,4 +369,27 @@ func (c *Config) CacheOptions() (cache.Options, bool) {
 		MaxEntries:    c.Cache.MaxEntries,
 		ServeStaleFor: Duration(c.Cache.ServeStaleFor, 0),
 	}, true
+}
+
+// extraAttributes lists the virtual attributes that ldap backends map
+// beyond the built-in ones (for cn=Subschema), sorted.
+func (c *Config) extraAttributes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range c.Backends {
+		l := b.LDAP()
+		if l == nil {
+			continue
+		}
+		for virt, up := range l.Attributes {
+			k := strings.ToLower(virt)
+			if up == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, virt)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

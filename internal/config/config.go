@@ -27,6 +27,7 @@ type Config struct {
 	Lockout         Lockout          `toml:"lockout"`
 	Cache           Cache            `toml:"cache"`
 	Hashing         Hashing          `toml:"hashing"`
+	POSIX           POSIX            `toml:"posix"`
 	ServiceAccounts []ServiceAccount `toml:"service_account"`
 	Routes          []Route          `toml:"route"`
 	// Backends are the [backend.NAME] tables (decoded by decodeBackends).
@@ -109,6 +110,7 @@ func (c *Config) applyDefaults() {
 	c.PINPolicy.applyDefaults()
 	c.Lockout.applyDefaults()
 	c.Cache.applyDefaults()
+	c.POSIX.applyDefaults()
 	if c.Web.SetupCodeTTL == "" {
 		c.Web.SetupCodeTTL = DefaultSetupCodeTTL.String()
 	}
@@ -133,6 +135,7 @@ func (c *Config) validate() Problems {
 	p = append(p, c.Lockout.validate()...)
 	p = append(p, c.Cache.validate()...)
 	p = append(p, c.Hashing.validate()...)
+	p = append(p, c.POSIX.validate(c)...)
 	p = append(p, validateServiceAccounts(c.ServiceAccounts)...)
 	p = append(p, c.validateRoutes()...)
 	p = append(p, c.validateBackends()...)
