@@ -18,8 +18,8 @@ import (
 	"github.com/bindery/bindery/internal/slapdtest"
 )
 
-// requireTool returns a tool's path; skips without it (fails in CI).
-func requireTool(t *testing.T, name, pkg string) string {
+// requireProgram returns a program's path; skips without it (fails in CI).
+func requireProgram(t *testing.T, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -114,8 +114,8 @@ func normalise(line string, i int) string {
 // unit tests) and name only metrics that /metrics has.
 func TestOpsExamples(t *testing.T) {
 	requireClients(t)
-	mtail := requireTool(t, "mtail", "mtail")
-	promtool := requireTool(t, "promtool", "prometheus")
+	mtail := requireProgram(t, "mtail", "mtail")
+	promtool := requireProgram(t, "promtool", "prometheus")
 	examples, _ := filepath.Abs("../deploy/examples")
 
 	sl := campusSlapd(t, false)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -71,8 +72,8 @@ func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	case req.Name == "" && len(req.Password) == 0:
 		o.log("anonymous", true)
 		info.kind = "anonymous"
-		if !c.srv.AllowAnonymous {
-			return newError(ldap.LDAPResultUnwillingToPerform, textAnonDisallowed)
+		if c.srv.DisallowAnonymous {
+			return newError(ldap.LDAPResultInappropriateAuthentication, textAnonDisallowed)
 		}
 		return nil
 	case len(req.Password) == 0:
@@ -141,36 +142,87 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 	o.log("id", id)
 	info := o.bindInfo
 	info.kind, info.id = "person", id
-	route, nid, ok := o.routes.Route(id)
-	if !ok {
+	p, stage, err := c.srv.checkPerson(o.ctx, o.routes, c.client, id, password, func(d time.Duration) error {
+		o.log("throttled", d.Round(time.Millisecond))
+		return o.hold(d)
+	})
+	info.throttled = p.throttled
+	if p.route == nil {
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
-	o.log("route", route.Name, "backend", route.BackendName)
-	info.id, info.route, info.backend = nid, route.Name, route.BackendName
-	if nid != id {
-		o.log("normalised_id", nid)
+	o.log("route", p.route.Name, "backend", p.route.BackendName)
+	info.id, info.route, info.backend = p.id, p.route.Name, p.route.BackendName
+	if p.id != id {
+		o.log("normalised_id", p.id)
 	}
-	thr := c.srv.throttle()
+	if stage != "throttle" {
+		o.log("cache", p.res.Cached)
+		info.cached = p.res.Cached
+	}
+	if err != nil {
+		if stage == "throttle" {
+			return err
+		}
+		return backendError(o.ctx, stage, err)
+	}
+	if !p.good {
+		return c.invalidCredentials(o, p.reason)
+	}
+	ident := identity{kind: personIdentity, id: p.id, route: p.route.Name, dn: c.srv.parser().PersonDN(p.id)}
+	if p.res.MustChange {
+		ident.mustChange = true
+		o.reason = backend.ReasonMustChange
+		if o.hasControl(ldapwire.OIDPasswordPolicy) {
+			o.controls = []ldapwire.Control{ldapwire.PpolicyResponseControl(ldapwire.PpolicyChangeAfterReset, -1, -1)}
+		}
+	}
+	c.setIdentity(ident)
+	return nil
+}
+
+// personCheck is what checkPerson found out.
+type personCheck struct {
+	route     *Route // nil: no route matches
+	id        string // normalised by the route
+	res       backend.Result
+	good      bool
+	reason    backend.Reason // why not good
+	throttled time.Duration  // how long the (client, ID) pair had to wait
+}
+
+// checkPerson is the password check of a person's bind, shared by binds
+// and Authenticate: route the ID, let the (client, ID) throttle have its
+// say (wait is called with the time the pair must still wait; its error
+// ends the check), ask the route's backend (behind its cache), count the
+// outcome in the throttle, and for a route with require_patron ask its
+// patron backend. stage names the step an error came from ("throttle",
+// "authenticate", "check patron").
+func (s *Server) checkPerson(ctx context.Context, routes *Routes, client, id, password string, wait func(time.Duration) error) (p personCheck, stage string, err error) {
+	route, nid, ok := routes.Route(id)
+	if !ok {
+		p.reason = backend.ReasonNoRoute
+		return p, "", nil
+	}
+	p.route, p.id = route, nid
+	thr := s.throttle()
 	var tk pairKey
 	if thr != nil {
-		tk = throttleKey(c.client, nid)
+		tk = throttleKey(client, nid)
 		if d := thr.wait(tk); d > 0 {
-			o.log("throttled", d.Round(time.Millisecond))
-			info.throttled = d
-			if err := o.hold(d); err != nil {
-				return err
+			p.throttled = d
+			if err := wait(d); err != nil {
+				return p, "throttle", err
 			}
 		}
 	}
 	// route.Backend is the backend behind its bind cache (backend/cache,
 	// put there by internal/config): a repeat bind is answered from memory.
-	ctx, cancel := o.backendCtx()
-	res, good, err := route.Backend.Authenticate(ctx, backend.Credentials{ID: nid, Password: password, ClientAddr: c.client})
+	bctx, cancel := context.WithTimeout(ctx, s.backendTimeout())
+	res, good, err := route.Backend.Authenticate(bctx, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
 	cancel()
-	o.log("cache", res.Cached)
-	info.cached = res.Cached
+	p.res = res
 	if err != nil {
-		return backendError(o.ctx, "authenticate", err)
+		return p, "authenticate", err
 	}
 	if thr != nil {
 		if good {
@@ -180,34 +232,27 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 		}
 	}
 	if !good {
-		reason := res.Reason
-		if reason == "" {
-			reason = backend.ReasonBadCredentials
+		p.reason = res.Reason
+		if p.reason == "" {
+			p.reason = backend.ReasonBadCredentials
 		}
-		return c.invalidCredentials(o, reason)
+		return p, "", nil
 	}
 	if route.RequirePatron != nil {
-		ctx, cancel := o.backendCtx()
-		reason, active, err := route.RequirePatron.CheckPatron(ctx, nid)
+		pctx, cancel := context.WithTimeout(ctx, s.backendTimeout())
+		reason, active, err := route.RequirePatron.CheckPatron(pctx, nid)
 		cancel()
 		if err != nil {
-			return backendError(o.ctx, "check patron", err)
+			return p, "check patron", err
 		}
 		if !active {
 			if reason == "" {
 				reason = backend.ReasonNoPatron
 			}
-			return c.invalidCredentials(o, reason)
+			p.reason = reason
+			return p, "", nil
 		}
 	}
-	ident := identity{kind: personIdentity, id: nid, route: route.Name, dn: c.srv.parser().PersonDN(nid)}
-	if res.MustChange {
-		ident.mustChange = true
-		o.reason = backend.ReasonMustChange
-		if o.hasControl(ldapwire.OIDPasswordPolicy) {
-			o.controls = []ldapwire.Control{ldapwire.PpolicyResponseControl(ldapwire.PpolicyChangeAfterReset, -1, -1)}
-		}
-	}
-	c.setIdentity(ident)
-	return nil
+	p.good = true
+	return p, "", nil
 }

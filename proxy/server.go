@@ -47,9 +47,11 @@ type Server struct {
 	Suffix string
 	// UPNSuffix is the domain of id@<UPNSuffix> bind names ("" disables them).
 	UPNSuffix string
-	// AllowAnonymous lets an anonymous bind (empty name and password)
-	// succeed; an anonymous session may read the Root DSE only.
-	AllowAnonymous bool
+	// DisallowAnonymous refuses an anonymous bind (empty name and
+	// password) with 48 inappropriateAuthentication, as slapd's
+	// "disallow bind_anon" does. By default it succeeds and the session
+	// is what an unbound one is: it may read the Root DSE and cn=Subschema.
+	DisallowAnonymous bool
 	// RequireTLS answers simple binds over cleartext with 13
 	// confidentialityRequired.
 	RequireTLS bool
@@ -130,6 +132,15 @@ type Server struct {
 	// Observer is told about every operation and connection (metrics, the
 	// audit log); nil: nobody.
 	Observer Observer
+	// POSIX, when set, adds the POSIX view (posixAccount people,
+	// posixGroup groups) for Linux clients; see posix.go.
+	POSIX *POSIX
+	// ExtraAttributes names the attributes that backends add beyond the
+	// built-in ones (e.g. mapped from the campus directory), published in
+	// cn=Subschema as directory strings.
+	ExtraAttributes []string
+
+	schemaState
 
 	routes atomic.Pointer[Routes]
 

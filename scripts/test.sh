@@ -8,11 +8,16 @@
 # servers on free loopback ports.
 # apache2 is installed the same way for the mod_authnz_ldap test
 # (scripts/lib/install-apache.sh), Debian's chromium with a Chinese font
-# for the browser test of the PIN page (scripts/lib/install-chromium.sh),
-# and lintian, prometheus (promtool) and mtail for the package and
-# deploy/examples tests (scripts/lib/install-ops-tools.sh). As root, the
-# package test builds the .deb (scripts/package.sh), installs, upgrades
-# and purges it, leaving the machine as it found it.
+# for the browser tests of the PIN page and the staff console
+# (scripts/lib/install-chromium.sh), and axe-core from npm for their
+# accessibility checks, into a cache folder outside the tree
+# (scripts/lib/install-axe.sh). The client libraries of Koha, VuFind,
+# Keycloak, Python tools, and the nslcd / SSSD PAM stacks come from
+# scripts/lib/install-clients.sh (it puts back what pam-auth-update changes).
+# lintian, prometheus (promtool) and mtail check the package and
+# deploy/examples (scripts/lib/install-ops-tools.sh); as root, the package
+# test builds the .deb (scripts/package.sh), installs, upgrades and purges
+# it, leaving the machine as it found it.
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -29,12 +34,18 @@ install_apache_if_missing
 # shellcheck source=lib/install-chromium.sh
 . scripts/lib/install-chromium.sh
 install_chromium_if_missing
+# shellcheck source=lib/install-axe.sh
+. scripts/lib/install-axe.sh
+install_axe_if_missing
 # shellcheck source=lib/install-postgres.sh
 . scripts/lib/install-postgres.sh
 install_postgres_if_missing
 # shellcheck source=lib/install-haproxy.sh
 . scripts/lib/install-haproxy.sh
 install_haproxy_if_missing
+# shellcheck source=lib/install-clients.sh
+. scripts/lib/install-clients.sh
+install_clients_if_missing
 # shellcheck source=lib/install-ops-tools.sh
 . scripts/lib/install-ops-tools.sh
 install_ops_tools_if_missing

@@ -104,7 +104,7 @@ func New(o Options) (*Handler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	tmpl, err := template.New("").Funcs(template.FuncMap{"fieldErrors": fieldErrors}).ParseFS(templateFS, "templates/*.html")
+	tmpl, err := parseTemplates()
 	if err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}
@@ -150,6 +150,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind = "setup"
 	case "/pin/change":
 		kind = "change"
+	case "/pin/setup/done", "/pin/change/done":
+		h.donePage(w, r, strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/pin/"), "/done"))
+		return
 	default:
 		p := h.newPage(w, r, "notfound")
 		p.Title = "notfound.title"
@@ -169,6 +172,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.FormError = "err.method"
 		h.render(w, p, http.StatusMethodNotAllowed)
 	}
+}
+
+// doneCookie remembers, for a few minutes, that this browser just set or
+// changed a PIN, so that the confirmation survives the language switch
+// (a GET of /pin/setup/done) without a link anyone could send claiming it.
+const doneCookie = "bindery_pin_done"
+
+// donePage shows the confirmation of kind again, in the language asked
+// for, to the browser that just succeeded; anyone else goes to the form.
+func (h *Handler) donePage(w http.ResponseWriter, r *http.Request, kind string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if c, err := r.Cookie(doneCookie); err != nil || c.Value != kind {
+		http.Redirect(w, r, "/pin/"+kind, http.StatusSeeOther)
+		return
+	}
+	p := h.newPage(w, r, "done")
+	p.Form, p.Title, p.Done = kind, "done."+kind+".title", "done."+kind
+	h.render(w, p, http.StatusOK)
 }
 
 // render writes p with status.

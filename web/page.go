@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/bindery/bindery/backend/pinstore"
 )
@@ -64,6 +65,34 @@ func (p *page) Langs() []struct{ Code, Name, Href string } {
 		}
 	}
 	return out
+}
+
+// TitlePrefix starts the <title> of a page that reports an error, so a
+// screen reader user hears at once that the submission failed.
+func (p *page) TitlePrefix() string {
+	if !p.HasErrors() {
+		return ""
+	}
+	pre := p.T("error.prefix")
+	if strings.HasSuffix(pre, ":") {
+		pre += " " // "Error: "; the Chinese full-width colon needs no space
+	}
+	return pre
+}
+
+// MinLength, MaxLength and PasswordRules describe the PIN rules to the
+// browser and to password managers (Apple's passwordrules syntax), so a
+// generated PIN passes: letters and digits are required when two classes
+// are, and symbols too when three are.
+func (p *page) PasswordRules() string {
+	r := "minlength: " + strconv.Itoa(p.Policy.MinLength) + "; maxlength: " + strconv.Itoa(p.Policy.MaxLength) + ";"
+	if p.Policy.MinClasses >= 2 {
+		r += " required: lower, upper; required: digit;"
+	}
+	if p.Policy.MinClasses >= 3 {
+		r += " required: [-!#$%&*+=?@^_~];"
+	}
+	return r + " allowed: lower, upper, digit, [-!#$%&*+=?@^_~];"
 }
 
 // HasErrors reports whether the form has any error.

@@ -23,7 +23,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 	p := h.newPage(w, r, kind)
 	card := strings.TrimSpace(r.PostFormValue("card"))
 	p.Card = card
-	addr := addrKey(r.RemoteAddr)
+	addr := addrKey(clientAddr(r))
 	logAttempt := func(outcome string) {
 		h.log.Info("web: pin "+kind, "card", card, "addr", addr, "outcome", outcome)
 	}
@@ -97,7 +97,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 	case err == nil:
 		logAttempt("ok")
 		p.Kind, p.Title, p.Done = "done", "done."+kind+".title", "done."+kind
+		p.Path = "/pin/" + kind + "/done" // the language switch keeps the confirmation
 		p.Card = ""
+		http.SetCookie(w, &http.Cookie{Name: doneCookie, Value: kind, Path: "/pin/", MaxAge: 600,
+			HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteStrictMode})
 		h.render(w, p, http.StatusOK)
 	case errors.As(err, &pe):
 		logAttempt("policy")

@@ -14,7 +14,11 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; script-src 
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // setSecurityHeaders adds the headers every response carries.
-func (h *Handler) setSecurityHeaders(w http.ResponseWriter) {
+func (h *Handler) setSecurityHeaders(w http.ResponseWriter) { securityHeaders(w, h.secure) }
+
+// securityHeaders sets the headers of every page of the PIN page and the
+// staff console.
+func securityHeaders(w http.ResponseWriter, secure bool) {
 	hd := w.Header()
 	hd.Set("Content-Security-Policy", contentSecurityPolicy)
 	hd.Set("X-Content-Type-Options", "nosniff")
@@ -24,7 +28,7 @@ func (h *Handler) setSecurityHeaders(w http.ResponseWriter) {
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	hd.Set("Cross-Origin-Resource-Policy", "same-origin")
 	hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-	if h.secure {
+	if secure {
 		hd.Set("Strict-Transport-Security", "max-age=31536000")
 	}
 }
@@ -41,27 +45,39 @@ func (h *Handler) csrfCookieName() string {
 // csrfToken returns the request's token from its cookie, or a new one set
 // in a cookie on w.
 func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(h.csrfCookieName()); err == nil && validToken(c.Value) {
+	return csrfCookieToken(w, r, h.csrfCookieName(), "/pin/", h.secure)
+}
+
+// csrfCookieToken is the double-submit token of a form: the request's
+// cookie name, or a new token set in it (Path path over HTTP, "/" over
+// HTTPS, as a __Host- cookie must have).
+func csrfCookieToken(w http.ResponseWriter, r *http.Request, name, path string, secure bool) string {
+	if c, err := r.Cookie(name); err == nil && validToken(c.Value) {
 		return c.Value
 	}
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("web: crypto/rand failed: " + err.Error())
-	}
-	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	tok := newToken()
 	c := &http.Cookie{
-		Name:     h.csrfCookieName(),
+		Name:     name,
 		Value:    tok,
-		Path:     "/pin/",
+		Path:     path,
 		HttpOnly: true,
-		Secure:   h.secure,
+		Secure:   secure,
 		SameSite: http.SameSiteStrictMode,
 	}
-	if h.secure {
+	if secure {
 		c.Path = "/"
 	}
 	http.SetCookie(w, c)
 	return tok
+}
+
+// newToken is 32 random bytes, base64url.
+func newToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("web: crypto/rand failed: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func validToken(s string) bool {
@@ -73,6 +89,25 @@ func validToken(s string) bool {
 // time), the Origin header, when the browser sent one, is this host, and
 // Sec-Fetch-Site, when sent, is not cross-site.
 func (h *Handler) csrfOK(r *http.Request) bool {
+	return doubleSubmitOK(r, h.csrfCookieName())
+}
+
+// doubleSubmitOK: same origin, and the form's csrf field equals the
+// cookie's token (constant time).
+func doubleSubmitOK(r *http.Request, cookie string) bool {
+	if !sameOrigin(r) {
+		return false
+	}
+	c, err := r.Cookie(cookie)
+	if err != nil || !validToken(c.Value) {
+		return false
+	}
+	return tokenEqual(r.PostFormValue("csrf"), c.Value)
+}
+
+// sameOrigin refuses a POST whose Origin header, when the browser sent
+// one, is another host, or whose Sec-Fetch-Site says cross-site.
+func sameOrigin(r *http.Request) bool {
 	// With Referrer-Policy no-referrer browsers send "Origin: null" on a
 	// same-origin POST: only a real origin is compared.
 	if o := r.Header.Get("Origin"); o != "" && o != "null" {
@@ -81,13 +116,10 @@ func (h *Handler) csrfOK(r *http.Request) bool {
 			return false
 		}
 	}
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return false
-	}
-	c, err := r.Cookie(h.csrfCookieName())
-	if err != nil || !validToken(c.Value) {
-		return false
-	}
-	form := r.PostFormValue("csrf")
-	return subtle.ConstantTimeCompare([]byte(form), []byte(c.Value)) == 1
+	return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+}
+
+// tokenEqual compares two tokens in constant time.
+func tokenEqual(a, b string) bool {
+	return b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

@@ -607,3 +607,65 @@ func TestCatalogue(t *testing.T) {
 		}
 	}
 }
+
+// TestPINPageAccessibility: what a screen reader and a password manager
+// read from the markup: the "Error: " title of a refused form, the rules
+// as attributes, each rule's state not hidden, and a confirmation that
+// survives the language switch for the browser that succeeded only.
+func TestPINPageAccessibility(t *testing.T) {
+	f := newFixture(t, nil)
+	code, body, _ := f.post("/pin/setup", "", form("card", card, "code", f.code, "new", "abc", "confirm", "abc"), nil)
+	if code != 422 || !strings.Contains(body, "<title>Error: Set up your library PIN") {
+		t.Fatalf("refused form: %d, title %q", code, regexp.MustCompile(`<title>[^<]*`).FindString(body))
+	}
+	_, body, _ = f.post("/pin/setup", "", form("lang", "zh-Hant", "card", card, "code", "AAAA", "new", newPIN, "confirm", newPIN), nil)
+	if !strings.Contains(body, "<title>錯誤：設定圖書館密碼") {
+		t.Errorf("Chinese title %q", regexp.MustCompile(`<title>[^<]*`).FindString(body))
+	}
+	_, page := f.get("/pin/setup", nil)
+	if strings.Contains(page, "<title>Error") {
+		t.Error("a fresh form has the error title")
+	}
+	for _, want := range []string{
+		`id="new" name="new" type="password" autocomplete="new-password" minlength="10" maxlength="20" passwordrules="minlength: 10; maxlength: 20; required: lower, upper; required: digit; allowed: lower, upper, digit, [-!#$%&amp;*&#43;=?@^_~];"`,
+		`id="confirm" name="confirm" type="password" autocomplete="new-password" minlength="10" maxlength="20"`,
+		`<span class="state"></span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the form lacks %s", want)
+		}
+	}
+	if strings.Contains(page, `aria-hidden`) {
+		t.Error("part of the form is hidden from screen readers")
+	}
+
+	// The language switch on the success page keeps the confirmation.
+	cookie, tok := f.token("/pin/setup")
+	v := form("card", card, "code", f.code, "new", newPIN, "confirm", newPIN, "csrf", tok)
+	req := httptest.NewRequest(http.MethodPost, "/pin/setup", strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookie)
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `href="/pin/setup/done?lang=zh-Hant"`) {
+		t.Fatalf("success page: %d, language switch not to the confirmation\n%s", rec.Code, rec.Body.String())
+	}
+	var done *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == doneCookie {
+			done = c
+		}
+	}
+	req = httptest.NewRequest(http.MethodGet, "/pin/setup/done?lang=zh-Hant", nil)
+	req.AddCookie(done)
+	rec = httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "你的密碼已設定") {
+		t.Fatalf("switched confirmation: %d\n%s", rec.Code, rec.Body.String())
+	}
+	// Without the cookie (a link someone sent) it is the form, not a claim.
+	res, _ := f.get("/pin/setup/done", nil)
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/pin/setup" {
+		t.Fatalf("done page without the cookie: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+}

@@ -26,6 +26,9 @@ import (
 // A store that cannot be written gives ErrReadOnly.
 func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) (string, error) {
 	const op = "change password"
+	if req.ClientAddr != "" && ClientAddr(ctx) == "" {
+		ctx = WithClientAddr(ctx, req.ClientAddr)
+	}
 	r, err := get(ctx, s.r, s.d, req.ID)
 	if err != nil {
 		return "", s.dbErr(op, err)
@@ -47,7 +50,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 	}
 	if !req.Force && subtle.ConstantTimeCompare([]byte(pin), []byte(req.Old)) == 1 {
 		return "", fmt.Errorf("pinstore: %s: %w", op, &backend.PolicyError{Problems: []backend.PolicyProblem{
-			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
+			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
 	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {

@@ -69,6 +69,7 @@ var conformance = []struct {
 	{"ReplaceCard", TestReplaceCard},
 	{"Explain", TestExplain},
 	{"StaffOperations", TestStaffOperations},
+	{"AuditAddrAndOperator", TestAuditAddrAndOperator},
 	{"DefaultParamsStore", TestDefaultParamsStore},
 	{"ConcurrentLockoutTwoStores", testConcurrentLockoutTwoStores},
 	{"ConcurrentPINChange", testConcurrentPINChange},
@@ -76,6 +77,7 @@ var conformance = []struct {
 	{"ConcurrentAddPatron", testConcurrentAddPatron},
 	{"OtherStoreInvalidates", testOtherStoreInvalidates},
 	{"ListPatrons", testListPatrons},
+	{"UIDNumbers", testUIDNumbers},
 }
 
 // runConformance runs the suite with stores opened on env's driver.

@@ -70,7 +70,7 @@ func (s *Store) Import(ctx context.Context, in io.Reader, o ImportOptions) (Impo
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
-		return sum, fmt.Errorf("pinstore: %s: header: %w: %w", op, errInvalid, err)
+		return sum, fmt.Errorf("pinstore: %s: %w: %w", op, ErrBadHeader, err)
 	}
 	cols, err := importHeader(header)
 	if err != nil {
@@ -134,6 +134,11 @@ func (s *Store) Import(ctx context.Context, in io.Reader, o ImportOptions) (Impo
 	return sum, flush(batch)
 }
 
+// ErrBadHeader: the import file's first line is not a usable header (an
+// unknown or repeated column, no id column, no line at all); nothing was
+// loaded. The error's text after it says what is wrong.
+var ErrBadHeader = fmt.Errorf("%w: header", errInvalid)
+
 // importHeader checks the header and returns the column names in order.
 func importHeader(header []string) ([]string, error) {
 	cols := make([]string, len(header))
@@ -154,7 +159,7 @@ func importHeader(header []string) ([]string, error) {
 		errs = append(errs, errors.New("no id column"))
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: header: %w", errInvalid, errors.Join(errs...))
+		return nil, fmt.Errorf("%w: %w", ErrBadHeader, errors.Join(errs...))
 	}
 	return cols, nil
 }
@@ -275,7 +280,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 				if _, err := ins.ExecContext(ctx, r.args()...); err != nil {
 					return fmt.Errorf("line %d: %w", row.line, err)
 				}
-				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-create", r.ID, fmt.Sprintf("line %d", row.line)); err != nil {
+				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-create", r.ID, fmt.Sprintf("line %d", row.line), ClientAddr(ctx)); err != nil {
 					return err
 				}
 				created++
@@ -292,7 +297,7 @@ func (s *Store) loadBatch(ctx context.Context, rows []importRow, operator string
 					return fmt.Errorf("line %d: %w", row.line, err)
 				}
 				if _, err := aud.ExecContext(ctx, now.UnixMilli(), operator, "import-update", cur.ID,
-					fmt.Sprintf("line %d changed: %s", row.line, strings.Join(changed, ","))); err != nil {
+					fmt.Sprintf("line %d changed: %s", row.line, strings.Join(changed, ",")), ClientAddr(ctx)); err != nil {
 					return err
 				}
 				updated++

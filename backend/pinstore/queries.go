@@ -54,10 +54,13 @@ WHERE id = $1 AND generation = $3`
 
 	qInsertHistory = `INSERT INTO card_history (old_id, new_id, at, operator) VALUES ($1, $2, $3, $4)`
 
-	qInsertAudit = `INSERT INTO staff_audit (at, operator, action, patron_id, detail) VALUES ($1, $2, $3, $4, $5)`
+	qInsertAudit = `INSERT INTO staff_audit (at, operator, action, patron_id, detail, addr) VALUES ($1, $2, $3, $4, $5, $6)`
 
-	qSelectAudit = `SELECT at, operator, action, patron_id, detail FROM staff_audit
+	qSelectAudit = `SELECT at, operator, action, patron_id, detail, addr FROM staff_audit
 WHERE patron_id = $1 ORDER BY seq DESC LIMIT $2`
+
+	qSelectAuditByOperator = `SELECT at, operator, action, patron_id, detail, addr FROM staff_audit
+WHERE operator = $1 ORDER BY seq DESC LIMIT $2`
 
 	qSelectHistory = `SELECT old_id, new_id, at, operator FROM card_history
 WHERE old_id = $1 OR new_id = $1 ORDER BY seq`

@@ -187,6 +187,9 @@ func (s *Store) getSetupCode(ctx context.Context, id string) (*setupRow, error) 
 // "setup-pin" by SetupOperator with the client address.
 func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr string) error {
 	const op = "use setup code"
+	if clientAddr != "" && ClientAddr(ctx) == "" {
+		ctx = WithClientAddr(ctx, clientAddr)
+	}
 	if err := s.policy.Check(newPIN); err != nil {
 		return fmt.Errorf("pinstore: %s: %w", op, err)
 	}
@@ -243,7 +246,7 @@ func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr s
 	}
 	if otpOK && subtle.ConstantTimeCompare([]byte(newPIN), []byte(code)) == 1 {
 		return fmt.Errorf("pinstore: %s: %w", op, &backend.PolicyError{Problems: []backend.PolicyProblem{
-			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
+			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
 	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(newPIN, s.hash) }); perr != nil {

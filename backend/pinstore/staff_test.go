@@ -276,3 +276,62 @@ func TestDefaultParamsStore(t *testing.T) {
 		t.Error("bind failed")
 	}
 }
+
+// TestAuditAddrAndOperator: a staff action under WithClientAddr records the
+// desk's address, one without (binderyctl) records none; the self-service
+// change records its client; OperatorLog lists what one operator did and
+// RecordStaffEvent writes log-in rows that change no patron.
+func TestAuditAddrAndOperator(t *testing.T) {
+	s, _ := newStore(t, nil)
+	ctx := context.Background()
+	addWithPIN(t, s, "CU1")
+	desk := WithClientAddr(ctx, "10.0.0.7")
+	if err := s.Unlock(desk, "CU1", "jwong"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Suspend(desk, "CU1", "card reported lost", "jwong"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resume(ctx, "CU1", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ChangePassword(ctx, backend.PasswordChange{ID: "CU1", Old: goodPIN, New: "Other-PIN-2026", Operator: SetupOperator, ClientAddr: "192.0.2.5"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordStaffEvent(desk, "jwong", "staff-login", "jwong", "role=counter"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordStaffEvent(desk, "", "staff-login", "", ""); err == nil {
+		t.Fatal("a staff event without an operator was recorded")
+	}
+	log, err := s.AuditLog(ctx, "CU1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range log {
+		got[e.Operator+" "+e.Action] = e.Addr
+	}
+	for k, want := range map[string]string{
+		"jwong unlock": "10.0.0.7", "jwong suspend": "10.0.0.7", "alice resume": "", "alice set-pin": "",
+		SetupOperator + " change-pin": "192.0.2.5",
+	} {
+		if a, ok := got[k]; !ok || a != want {
+			t.Errorf("%s: addr %q (recorded %v), want %q", k, a, ok, want)
+		}
+	}
+	ops, err := s.OperatorLog(ctx, "jwong", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range ops {
+		if e.Operator != "jwong" {
+			t.Errorf("OperatorLog(jwong) holds a row by %s", e.Operator)
+		}
+		actions = append(actions, e.Action+":"+e.PatronID)
+	}
+	if want := "staff-login:jwong suspend:CU1 unlock:CU1"; strings.Join(actions, " ") != want {
+		t.Fatalf("OperatorLog(jwong) = %v, want %s (newest first)", actions, want)
+	}
+}

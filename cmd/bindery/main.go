@@ -3,7 +3,9 @@
 //
 // Without --config it runs the embedded demo (configs/demo.toml) with a
 // seeded PIN store in a temporary folder, so that it can be tried with no
-// external service.
+// external service; it prints how to bind and a set-up code for the PIN
+// page. BINDERY_DEMO_LISTEN and BINDERY_DEMO_HTTP move the demo's LDAP and
+// HTTP addresses (for tests that run it next to other servers).
 package main
 
 import (
@@ -144,7 +146,7 @@ func start(ctx context.Context, path string, cfg *config.Config, demo bool, logg
 			func() float64 { return float64(d.certs.NotAfter().Unix()) })
 	}
 	if demo {
-		if err := seedDemo(ctx, rt.Stores["pins"]); err != nil {
+		if err := seedDemo(ctx, rt.Stores["pins"], cfg); err != nil {
 			return fail(fmt.Errorf("demo: %w", err))
 		}
 	}
@@ -153,7 +155,7 @@ func start(ctx context.Context, path string, cfg *config.Config, demo bool, logg
 	d.current.Store(rt)
 	d.obs.adopt(rt)
 	rt.Server.Observer = d.obs.observer()
-	if err := setupWeb(cfg, &d.current, d.obs, logger, tlsCfg); err != nil {
+	if err := setupWeb(cfg, &d.current, rt.Server, d.obs, logger, tlsCfg); err != nil {
 		return fail(err)
 	}
 	return d, nil
@@ -184,6 +186,13 @@ func load(path string) (cfg *config.Config, demo bool, err error) {
 		return nil, true, fmt.Errorf("demo: %w", err)
 	}
 	cfg.Backends["pins"].PINStore().DSN = filepath.Join(dir, "pins.db")
+	// For tests that run the demo next to other servers.
+	if a := os.Getenv("BINDERY_DEMO_LISTEN"); a != "" {
+		cfg.Server.Listen = a
+	}
+	if a := os.Getenv("BINDERY_DEMO_HTTP"); a != "" {
+		cfg.HTTP.Listen = a
+	}
 	cfg.Path = "(embedded demo)"
 	return cfg, true, nil
 }
@@ -193,16 +202,23 @@ func DemoDir() string {
 	return filepath.Join(os.TempDir(), "bindery-demo")
 }
 
-// Demo patrons, as documented in configs/demo.toml.
+// Demo patrons, as documented in configs/demo.toml; the last has no PIN:
+// a newcomer sets one on the PIN page with the set-up code printed at start.
 var demoPatrons = []struct {
 	p   pinstore.Patron
 	pin string
 }{
 	{pinstore.Patron{ID: "CU1234567", Name: "WONG Siu Ming", Email: "cu1234567@example.edu", Category: "julac"}, "Demo-PIN-2026"},
 	{pinstore.Patron{ID: "20231234", Name: "LEE Ka Yan", Email: "kylee@example.org", Category: "alumni"}, "Card-PIN-2026"},
+	{pinstore.Patron{ID: demoNewPatron, Name: "CHAN Mei Ling", Email: "cu7654321@example.edu", Category: "julac"}, ""},
 }
 
-func seedDemo(ctx context.Context, st *pinstore.Store) error {
+// demoNewPatron is the demo patron without a PIN.
+const demoNewPatron = "CU7654321"
+
+// seedDemo adds the demo patrons (once), issues a fresh set-up code for
+// the one without a PIN, and prints how to try everything.
+func seedDemo(ctx context.Context, st *pinstore.Store, cfg *config.Config) error {
 	if st == nil {
 		return errors.New("the demo config has no pinstore called pins")
 	}
@@ -213,12 +229,33 @@ func seedDemo(ctx context.Context, st *pinstore.Store) error {
 		if err := st.AddPatron(ctx, d.p, "demo"); err != nil {
 			return err
 		}
+		if d.pin == "" {
+			continue
+		}
 		if err := st.SetPIN(ctx, d.p.ID, d.pin, "demo"); err != nil {
 			return err
 		}
 	}
-	slog.Info("demo: patrons ready", "store", filepath.Join(DemoDir(), "pins.db"),
-		"try", "ldapwhoami -x -H ldap://127.0.0.1:3893 -D uid=CU1234567,ou=people,dc=library,dc=example,dc=edu -w Demo-PIN-2026")
+	ldap := "ldap://" + cfg.Server.Listen
+	slog.Info("demo: patrons ready", "store", cfg.Backends["pins"].PINStore().DSN,
+		"try", "ldapwhoami -x -H "+ldap+" -D uid=CU1234567,ou=people,dc=library,dc=example,dc=edu -w Demo-PIN-2026")
+	page := "http://" + cfg.WebListen() + "/pin/setup"
+	slog.Info("demo: metrics and health", "metrics", "http://"+cfg.HTTP.Listen+"/metrics", "health", "http://"+cfg.HTTP.Listen+"/healthz")
+	p, err := st.GetPatron(ctx, demoNewPatron)
+	if err != nil {
+		return err
+	}
+	if p.HasPIN {
+		slog.Info("demo: "+demoNewPatron+" has set a PIN (delete "+DemoDir()+" to start over)", "page", page,
+			"try", "ldapwhoami -x -H "+ldap+" -D "+demoNewPatron+" -w '<the PIN you chose>'")
+		return nil
+	}
+	code, _, err := st.IssueSetupCode(ctx, demoNewPatron, config.Duration(cfg.Web.SetupCodeTTL, config.DefaultSetupCodeTTL), "demo")
+	if err != nil {
+		return err
+	}
+	slog.Info("demo: set up a PIN in the browser", "page", page, "card", demoNewPatron, "setup_code", code,
+		"then", "ldapwhoami -x -H "+ldap+" -D "+demoNewPatron+" -w '<the PIN you chose>'")
 	return nil
 }
 

@@ -58,6 +58,9 @@ func (d *daemon) reload(ctx context.Context) {
 	srv := d.first.Server
 	srv.SetRoutes(next.Routes)
 	srv.SetThrottle(next.Server.ThrottleAfter, next.Server.ThrottleWindow)
+	if p, np := srv.POSIX, next.Server.POSIX; p != nil && np != nil {
+		p.SetNumbers(np.Numbers) // the previous store is closed with prev
+	}
 	d.obs.adopt(next)
 	d.current.Store(next)
 	if needs := restartNeeded(d.first.Config, cfg); len(needs) > 0 {
@@ -172,6 +175,18 @@ var reloadKeys = []reloadKey{
 	{"hashing.workers", false, func(c *config.Config) any { return c.Hashing.Workers }},
 	{"hashing.queue", false, func(c *config.Config) any { return c.Hashing.Queue }},
 	{"hashing.nice", false, func(c *config.Config) any { return c.Hashing.Nice }},
+	{"posix.enabled", false, func(c *config.Config) any { return c.POSIX.Enabled }},
+	{"posix.uid_range", false, func(c *config.Config) any { return c.POSIX.UIDRange }},
+	{"posix.groups", false, func(c *config.Config) any { return c.POSIX.Groups }},
+	{"posix.default_gid", false, func(c *config.Config) any { return c.POSIX.DefaultGID }},
+	{"posix.home_directory", false, func(c *config.Config) any { return c.POSIX.HomeDirectory }},
+	{"posix.login_shell", false, func(c *config.Config) any { return c.POSIX.LoginShell }},
+	{"posix.store", false, func(c *config.Config) any { return c.POSIX.Store }},
+	{"staff.enabled", false, func(c *config.Config) any { return c.Staff.Enabled }},
+	{"staff.roles", true, nil}, // read by the console at each request
+	{"staff.idle_timeout", false, func(c *config.Config) any { return c.Staff.IdleTimeout }},
+	{"staff.absolute_timeout", false, func(c *config.Config) any { return c.Staff.AbsoluteTimeout }},
+	{"staff.audit_backend", true, nil}, // read by the console at each request
 	{"service_account", true, nil},
 	{"route", true, nil},
 	{"backend", true, nil},

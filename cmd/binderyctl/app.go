@@ -17,6 +17,7 @@ import (
 
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/desk"
 )
 
 // app is one run of binderyctl: its streams, global flags, and the
@@ -130,25 +131,25 @@ func relativeDSN(dsn string) bool {
 }
 
 // target is an ID resolved through the routes as the server does it.
-type target struct {
-	typed       string // as the clerk typed it
-	id          string // normalised by the route
-	route       *config.Route
-	backendName string
-	backend     *config.Backend
+type target = desk.Target
+
+// desk resolves IDs against the configuration, opening stores on demand.
+func (a *app) desk() (*desk.Desk, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	return &desk.Desk{Config: cfg, Store: a.store}, nil
 }
 
 // resolve routes id; ok=false when it matches no route.
 func (a *app) resolve(id string) (*target, bool, error) {
-	cfg, err := a.config()
+	d, err := a.desk()
 	if err != nil {
 		return nil, false, err
 	}
-	r, nid, ok := cfg.RouteFor(id)
-	if !ok {
-		return &target{typed: id}, false, nil
-	}
-	return &target{typed: id, id: nid, route: r, backendName: r.Backend, backend: cfg.Backends[r.Backend]}, true, nil
+	t, ok := d.Resolve(id)
+	return t, ok, nil
 }
 
 // noRouteError is the message for an ID that matches no route.
@@ -159,14 +160,9 @@ func noRouteError(id string) error {
 // notPinstoreError is the message for an ID whose password bindery does not own.
 func notPinstoreError(t *target) error {
 	return fmt.Errorf("%s is a %s login: its password is managed by the %s directory, not bindery",
-		t.typed, t.route.Name, t.backendName)
+		t.Typed, t.Route.Name, t.BackendName)
 }
 
-// pinTarget resolves id to its pinstore and normalised ID, or explains why
-// the ID is not one of bindery's own accounts. With patronRecord, a campus
-// ID on a route with require_patron resolves to its library record in the
-// route's patron backend (the record has no PIN: the campus directory
-// checks the password).
 // idCommand is the start of every command that takes exactly one ID: it
 // parses the command's flags (fs) from args, runs check (the command's own
 // usage checks of its flags; nil: none) and resolves the ID to its PIN
@@ -184,56 +180,50 @@ func (a *app) idCommand(fs *flag.FlagSet, args []string, patronRecord bool, chec
 	return a.pinTarget(pos[0], patronRecord)
 }
 
+// pinTarget resolves id to its pinstore and normalised ID (desk.PinTarget),
+// or explains why the ID is not one of bindery's own accounts. With
+// patronRecord, a campus ID on a route with require_patron resolves to its
+// library record in the route's patron backend (the record has no PIN: the
+// campus directory checks the password).
 func (a *app) pinTarget(id string, patronRecord bool) (*pinstore.Store, *target, error) {
-	if strings.TrimSpace(id) == "" {
+	d, err := a.desk()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, t, err := d.PinTarget(id, patronRecord)
+	var nr *desk.NoRouteError
+	var ce *desk.CampusError
+	switch {
+	case errors.Is(err, desk.ErrEmptyID):
 		return nil, nil, usagef("the ID is empty")
-	}
-	t, ok, err := a.resolve(id)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
+	case errors.As(err, &nr):
 		return nil, nil, noRouteError(id)
+	case errors.As(err, &ce):
+		return nil, nil, notPinstoreError(ce.Target)
 	}
-	if t.backend == nil || t.backend.Type != "pinstore" {
-		if !patronRecord || !t.route.RequirePatron {
-			return nil, nil, notPinstoreError(t)
-		}
-		t.backendName = a.cfg.PatronBackendOf(t.route)
-		t.backend = a.cfg.Backends[t.backendName]
-	}
-	s, err := a.store(t.backendName)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, t, nil
+	return s, t, err
 }
 
 // onlyPinstore picks the pinstore for commands without an ID (import,
 // export): the one named, or the only one in the config.
 func (a *app) onlyPinstore(name string) (*pinstore.Store, string, error) {
-	cfg, err := a.config()
+	d, err := a.desk()
 	if err != nil {
 		return nil, "", err
 	}
-	if name == "" {
-		names := cfg.BackendsOfType("pinstore")
-		switch len(names) {
-		case 0:
-			return nil, "", errors.New("the configuration has no pinstore backend")
-		case 1:
-			name = names[0]
-		default:
-			return nil, "", usagef("the configuration has %d pinstore backends (%s): say which with --backend NAME",
-				len(names), strings.Join(names, ", "))
-		}
+	s, n, err := d.OnlyPinstore(name)
+	var several *desk.SeveralPinstoresError
+	var notPS *desk.NotPinstoreError
+	switch {
+	case errors.Is(err, desk.ErrNoPinstore):
+		return nil, "", errors.New("the configuration has no pinstore backend")
+	case errors.As(err, &several):
+		return nil, "", usagef("the configuration has %d pinstore backends (%s): say which with --backend NAME",
+			len(several.Names), strings.Join(several.Names, ", "))
+	case errors.As(err, &notPS):
+		return nil, "", fmt.Errorf("backend %q is not a pinstore backend in %s", notPS.Name, a.cfgPath)
 	}
-	b, ok := cfg.Backends[name]
-	if !ok || b.Type != "pinstore" {
-		return nil, "", fmt.Errorf("backend %q is not a pinstore backend in %s", name, a.cfgPath)
-	}
-	s, err := a.store(name)
-	return s, name, err
+	return s, n, err
 }
 
 // readLine reads one line of standard input without its line ending.

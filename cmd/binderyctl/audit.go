@@ -17,9 +17,9 @@ func cmdAudit(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := s.AuditLog(a.ctx, t.id, *limit)
+	log, err := s.AuditLog(a.ctx, t.ID, *limit)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.json {
 		type entry struct {
@@ -36,7 +36,7 @@ func cmdAudit(a *app, args []string) error {
 		return writeJSON(a.stdout, out)
 	}
 	if len(log) == 0 {
-		_, err := fmt.Fprintf(a.stdout, "No staff actions recorded for %s.\n", t.id)
+		_, err := fmt.Fprintf(a.stdout, "No staff actions recorded for %s.\n", t.ID)
 		return err
 	}
 	tw := newTable(a.stdout)

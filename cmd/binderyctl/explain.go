@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/backend/pinstore"
+	"github.com/bindery/bindery/internal/desk"
 )
 
 // explanation is explain's answer, for text and --json alike.
@@ -101,77 +101,70 @@ func cmdExplain(a *app, args []string) error {
 	return nil
 }
 
-// explain works out the answer for id.
+// explain works out the answer for id from the desk's facts (the same
+// facts the staff console shows), in binderyctl's words.
 func (a *app) explain(id string) (*explanation, error) {
 	if strings.TrimSpace(id) == "" {
 		return nil, usagef("the ID is empty")
 	}
-	t, ok, err := a.resolve(id)
+	d, err := a.desk()
 	if err != nil {
 		return nil, err
 	}
+	f, err := d.Facts(a.ctx, id)
+	if err != nil {
+		return nil, a.clerkErr(err, nil, id)
+	}
 	ex := &explanation{ID: id}
-	if !ok {
+	t := f.Target
+	if t == nil {
 		ex.State = "no_route"
 		ex.Reason = string(backend.ReasonNoRoute)
 		ex.Text = "this ID matches no route: no kind of account bindery knows looks like it, so every log-in with it fails"
 		ex.NextStep = "check the number on the card (a letter or digit too many or too few, a space, O for 0); JULAC cards start with their university prefix"
 		return ex, nil
 	}
-	ex.NormalisedID, ex.Route, ex.RouteMatch = t.id, t.route.Name, t.route.Match
-	ex.Backend, ex.BackendType = t.backendName, t.backend.Type
-	if t.backend.Type == "pinstore" {
-		return ex, a.explainPinstore(ex, t.backendName, t.id)
+	ex.NormalisedID, ex.Route, ex.RouteMatch = t.ID, t.Route.Name, t.Route.Match
+	ex.Backend, ex.BackendType = t.BackendName, t.Backend.Type
+	if f.Campus == nil {
+		explainPinstore(ex, f, t.BackendName, t.ID)
+		return ex, nil
 	}
-	return ex, a.explainCampus(ex, t)
+	explainCampus(ex, f, t)
+	return ex, nil
 }
 
-func (a *app) explainPinstore(ex *explanation, backendName, id string) error {
-	s, err := a.store(backendName)
-	if err != nil {
-		return err
-	}
-	e, err := s.Explain(a.ctx, id)
-	if errors.Is(err, pinstore.ErrNotFound) {
+func explainPinstore(ex *explanation, f *desk.Facts, backendName, id string) {
+	if f.NotFound {
 		ex.State, ex.Reason = "not_found", string(backend.ReasonUnknownUser)
 		ex.Text = fmt.Sprintf("not in the PIN store (backend %s): every log-in with it fails", backendName)
 		ex.NextStep = fmt.Sprintf("check the number on the card; if it is right, add the patron with `binderyctl patron add %s --name ...` and set a PIN", id)
-		if hist, herr := s.AuditLog(a.ctx, id, 1); herr == nil && len(hist) > 0 && hist[0].Action == "delete" {
-			ex.Text = fmt.Sprintf("deleted from the PIN store by %s on %s: every log-in with it fails", hist[0].Operator, when(hist[0].At))
+		if del := f.Deleted; del != nil {
+			ex.Text = fmt.Sprintf("deleted from the PIN store by %s on %s: every log-in with it fails", del.Operator, when(del.At))
 			ex.NextStep = fmt.Sprintf("see `binderyctl audit %s`; add the patron again only if they are entitled", id)
 		}
-		return nil
+		return
 	}
-	if err != nil {
-		return a.clerkErr(err, s, id)
-	}
+	e := f.Account
 	ex.known = true
 	ex.Account = accountOf(backendName, e)
 	ex.State, ex.Reason, ex.Text, ex.NextStep = string(e.State), string(e.Reason), e.Text, e.NextStep
-	return nil
 }
 
-func (a *app) explainCampus(ex *explanation, t *target) error {
-	cv := &campusView{RequirePatron: t.route.RequirePatron}
+func explainCampus(ex *explanation, f *desk.Facts, t *target) {
+	c := f.Campus
+	cv := &campusView{URLs: c.URLs, RequirePatron: c.RequirePatron, Listed: c.Listed}
 	ex.Campus = cv
 	ex.State = "campus"
 	ex.known = true
-	switch t.backend.Type {
+	switch c.Type {
 	case "ldap":
-		cv.URLs = t.backend.LDAP().URLs
-		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.backendName, strings.Join(cv.URLs, ", "))
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, %s)", t.BackendName, strings.Join(c.URLs, ", "))
 	case "static":
-		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, a static list in the configuration)", t.backendName)
-		listed := false
-		for _, u := range t.backend.Static().Users {
-			if u.ID == t.id {
-				listed = true
-			}
-		}
-		cv.Listed = &listed
-		ex.known = listed
+		cv.Directory = fmt.Sprintf("checked by the campus directory (backend %s, a static list in the configuration)", t.BackendName)
+		ex.known = *c.Listed
 	default:
-		cv.Directory = fmt.Sprintf("checked by backend %s (%s)", t.backendName, t.backend.Type)
+		cv.Directory = fmt.Sprintf("checked by backend %s (%s)", t.BackendName, c.Type)
 	}
 	ex.Text = "password " + cv.Directory
 	ex.NextStep = "bindery does not hold this password: for a forgotten or expired password send the patron to the campus IT help desk"
@@ -179,39 +172,28 @@ func (a *app) explainCampus(ex *explanation, t *target) error {
 		ex.Text += "; this ID is not in that list, so every log-in with it fails"
 		ex.NextStep = "check the login name; campus accounts are managed in the campus directory, not with binderyctl"
 	}
-	if !t.route.RequirePatron {
-		return nil
+	if !c.RequirePatron {
+		return
 	}
-	cv.PatronBackend = a.cfg.PatronBackendOf(t.route)
-	s, err := a.store(cv.PatronBackend)
-	if err != nil {
-		return err
-	}
-	reason, ok, err := s.CheckPatron(a.ctx, t.id)
-	if err != nil {
-		return a.clerkErr(err, s, t.id)
-	}
-	cv.PatronOK, cv.PatronReason = ok, string(reason)
-	if ok {
+	cv.PatronBackend = c.PatronBackend
+	cv.PatronOK, cv.PatronReason = c.PatronOK, string(c.PatronReason)
+	if c.PatronOK {
 		ex.Text += fmt.Sprintf("; the route also needs a library account in %s, and it has an active one", cv.PatronBackend)
 	} else {
-		ex.Reason = string(reason)
+		ex.Reason = string(c.PatronReason)
 	}
-	e, err := s.Explain(a.ctx, t.id)
 	switch {
-	case errors.Is(err, pinstore.ErrNotFound):
+	case f.NotFound:
 		ex.Text += fmt.Sprintf("; the route also needs a library account in %s, and there is none: log-ins fail even with the right campus password", cv.PatronBackend)
-		ex.NextStep = fmt.Sprintf("if the person may use the library, add them with `binderyctl patron add %s --name ...` (no PIN needed: they log in with the campus password)", t.id)
-	case err != nil:
-		return a.clerkErr(err, s, t.id)
+		ex.NextStep = fmt.Sprintf("if the person may use the library, add them with `binderyctl patron add %s --name ...` (no PIN needed: they log in with the campus password)", t.ID)
 	default:
+		e := f.Account
 		ex.Account = accountOf(cv.PatronBackend, e)
-		if !ok {
+		if !c.PatronOK {
 			ex.Text += fmt.Sprintf("; the route also needs an active library account in %s, and it is %s: %s", cv.PatronBackend, e.State, e.Text)
 			ex.NextStep = e.NextStep
 		}
 	}
-	return nil
 }
 
 // printExplanation writes the text form of explain.

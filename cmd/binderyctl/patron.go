@@ -78,19 +78,19 @@ func cmdPatronAdd(a *app, args []string) error {
 		return err
 	}
 	p := pinstore.Patron{
-		ID: t.id, Name: strings.TrimSpace(*pf.name), Email: strings.TrimSpace(*pf.email),
+		ID: t.ID, Name: strings.TrimSpace(*pf.name), Email: strings.TrimSpace(*pf.email),
 		Category: strings.TrimSpace(*pf.category), Institution: strings.TrimSpace(*pf.inst),
 		ActiveFrom: pf.from.t, Expires: pf.expires.t,
 	}
 	if p.Institution == "" {
-		p.Institution = pinstore.InstitutionFor(t.id)
+		p.Institution = pinstore.InstitutionFor(t.ID)
 	}
 	if err := s.AddPatron(a.ctx, p, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
-	got, err := s.GetPatron(a.ctx, t.id)
+	got, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.json && !*setupCode {
 		return writeJSON(a.stdout, viewOf(got))
@@ -99,7 +99,7 @@ func cmdPatronAdd(a *app, args []string) error {
 		if err := writeJSON(a.stdout, viewOf(got)); err != nil {
 			return err
 		}
-		return a.issueSetupCode(t.id)
+		return a.issueSetupCode(t.ID)
 	}
 	fmt.Fprintf(a.stdout, "Added %s (%s", got.ID, got.Name)
 	if got.Institution != "" {
@@ -107,7 +107,7 @@ func cmdPatronAdd(a *app, args []string) error {
 	}
 	if *setupCode {
 		fmt.Fprintln(a.stdout, ").")
-		return a.issueSetupCode(t.id)
+		return a.issueSetupCode(t.ID)
 	}
 	fmt.Fprintf(a.stdout, ").\nNo PIN yet: `binderyctl pin set %s` (the patron types one) or `binderyctl pin reset %s` (a one-time PIN).\n", got.ID, got.ID)
 	return nil
@@ -127,9 +127,9 @@ func cmdPatronUpdate(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.GetPatron(a.ctx, t.id)
+	p, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	u := *p
 	for k, v := range map[string]struct {
@@ -147,9 +147,9 @@ func cmdPatronUpdate(a *app, args []string) error {
 		u.Expires = pf.expires.t
 	}
 	if err := s.UpdatePatron(a.ctx, u, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
-	return a.done(t.id, "update", fmt.Sprintf("Updated %s: %s.", t.id, strings.Join(sortedStrings(keys(set)), ", ")))
+	return a.done(t.ID, "update", fmt.Sprintf("Updated %s: %s.", t.ID, strings.Join(sortedStrings(keys(set)), ", ")))
 }
 
 func keys(m map[string]bool) []string {
@@ -165,9 +165,9 @@ func cmdPatronShow(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.GetPatron(a.ctx, t.id)
+	p, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.json {
 		return writeJSON(a.stdout, viewOf(p))
@@ -237,10 +237,10 @@ func cmdPatronSuspend(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Suspend(a.ctx, t.id, strings.TrimSpace(*reason), a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if err := s.Suspend(a.ctx, t.ID, strings.TrimSpace(*reason), a.operator); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	return a.done(t.id, "suspend", fmt.Sprintf("Suspended %s: it cannot log in until `binderyctl patron resume %s`.", t.id, t.id))
+	return a.done(t.ID, "suspend", fmt.Sprintf("Suspended %s: it cannot log in until `binderyctl patron resume %s`.", t.ID, t.ID))
 }
 
 func cmdPatronResume(a *app, args []string) error {
@@ -248,25 +248,25 @@ func cmdPatronResume(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.GetPatron(a.ctx, t.id)
+	p, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if p.Status == pinstore.StatusActive {
 		if !p.Expires.IsZero() && !p.Expires.After(time.Now()) {
 			return fmt.Errorf("%s expired on %s; resume does not change the expiry date: set a new one with `binderyctl patron update %s --expires YYYY-MM-DD` (or --expires none)",
-				t.id, day(p.Expires), t.id)
+				t.ID, day(p.Expires), t.ID)
 		}
-		return fmt.Errorf("%s is not suspended: nothing to resume (see `binderyctl explain %s`)", t.id, t.id)
+		return fmt.Errorf("%s is not suspended: nothing to resume (see `binderyctl explain %s`)", t.ID, t.ID)
 	}
-	if err := s.Resume(a.ctx, t.id, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if err := s.Resume(a.ctx, t.ID, a.operator); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	msg := fmt.Sprintf("Resumed %s: it is active again.", t.id)
+	msg := fmt.Sprintf("Resumed %s: it is active again.", t.ID)
 	if !p.Expires.IsZero() && !p.Expires.After(time.Now()) {
-		msg = fmt.Sprintf("Resumed %s, but it expired on %s: set a new date with `binderyctl patron update %s --expires YYYY-MM-DD`.", t.id, day(p.Expires), t.id)
+		msg = fmt.Sprintf("Resumed %s, but it expired on %s: set a new date with `binderyctl patron update %s --expires YYYY-MM-DD`.", t.ID, day(p.Expires), t.ID)
 	}
-	return a.done(t.id, "resume", msg)
+	return a.done(t.ID, "resume", msg)
 }
 
 func cmdPatronExpire(a *app, args []string) error {
@@ -274,10 +274,10 @@ func cmdPatronExpire(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Expire(a.ctx, t.id, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if err := s.Expire(a.ctx, t.ID, a.operator); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	return a.done(t.id, "expire", fmt.Sprintf("Expired %s as of now (undo with `binderyctl patron update %s --expires YYYY-MM-DD`).", t.id, t.id))
+	return a.done(t.ID, "expire", fmt.Sprintf("Expired %s as of now (undo with `binderyctl patron update %s --expires YYYY-MM-DD`).", t.ID, t.ID))
 }
 
 func cmdPatronDelete(a *app, args []string) error {
@@ -287,9 +287,9 @@ func cmdPatronDelete(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.GetPatron(a.ctx, t.id)
+	p, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.stdinTTY && !*yes {
 		fmt.Fprintf(a.stderr, "Delete %s (%s)? Its PIN goes with it; the audit trail stays.\nType the ID to confirm: ", p.ID, dash(p.Name))
@@ -298,8 +298,8 @@ func cmdPatronDelete(a *app, args []string) error {
 			return fmt.Errorf("not confirmed: %s was not deleted", p.ID)
 		}
 	}
-	if err := s.Delete(a.ctx, t.id, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if err := s.Delete(a.ctx, t.ID, a.operator); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	return a.done(t.id, "delete", fmt.Sprintf("Deleted %s.", t.id))
+	return a.done(t.ID, "delete", fmt.Sprintf("Deleted %s.", t.ID))
 }

@@ -20,21 +20,21 @@ func cmdPinSet(a *app, args []string) error {
 		return err
 	}
 	// Before asking for a PIN: is there a patron to give it to?
-	if _, err := s.GetPatron(a.ctx, t.id); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if _, err := s.GetPatron(a.ctx, t.ID); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	pin, err := a.readSecret("new PIN for "+t.id, s.Policy().Check)
+	pin, err := a.readSecret("new PIN for "+t.ID, s.Policy().Check)
 	if err == nil {
-		err = s.SetPIN(a.ctx, t.id, pin, a.operator)
+		err = s.SetPIN(a.ctx, t.ID, pin, a.operator)
 	}
 	var pe *backend.PolicyError
 	if errors.As(err, &pe) {
-		return a.policyFailure(t.id, pe)
+		return a.policyFailure(t.ID, pe)
 	}
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
-	return a.done(t.id, "set-pin", fmt.Sprintf("PIN set for %s; failures and any lock cleared.", t.id))
+	return a.done(t.ID, "set-pin", fmt.Sprintf("PIN set for %s; failures and any lock cleared.", t.ID))
 }
 
 // policyFailure prints exactly which PIN rules failed (never the PIN).
@@ -70,14 +70,14 @@ func cmdPinReset(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	pin, err := s.ResetPIN(a.ctx, t.id, a.operator)
+	pin, err := s.ResetPIN(a.ctx, t.ID, a.operator)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	if a.json {
-		return writeJSON(a.stdout, map[string]any{"id": t.id, "one_time_pin": pin, "must_change": true})
+		return writeJSON(a.stdout, map[string]any{"id": t.ID, "one_time_pin": pin, "must_change": true})
 	}
-	_, err = fmt.Fprintf(a.stdout, "One-time PIN for %s: %s — the patron must change it at next login\n", t.id, pin)
+	_, err = fmt.Fprintf(a.stdout, "One-time PIN for %s: %s — the patron must change it at next login\n", t.ID, pin)
 	return err
 }
 
@@ -86,16 +86,16 @@ func cmdUnlock(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.GetPatron(a.ctx, t.id)
+	p, err := s.GetPatron(a.ctx, t.ID)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
-	if err := s.Unlock(a.ctx, t.id, a.operator); err != nil {
-		return a.clerkErr(err, s, t.id)
+	if err := s.Unlock(a.ctx, t.ID, a.operator); err != nil {
+		return a.clerkErr(err, s, t.ID)
 	}
-	msg := fmt.Sprintf("Unlocked %s: %d failure(s) cleared; the patron can log in again.", t.id, p.FailureCount)
+	msg := fmt.Sprintf("Unlocked %s: %d failure(s) cleared; the patron can log in again.", t.ID, p.FailureCount)
 	if p.LockedUntil.IsZero() || !p.LockedUntil.After(time.Now()) {
-		msg = fmt.Sprintf("%s was not locked; %d failure(s) cleared.", t.id, p.FailureCount)
+		msg = fmt.Sprintf("%s was not locked; %d failure(s) cleared.", t.ID, p.FailureCount)
 	}
-	return a.done(t.id, "unlock", msg)
+	return a.done(t.ID, "unlock", msg)
 }

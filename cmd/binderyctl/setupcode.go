@@ -26,18 +26,18 @@ func (a *app) issueSetupCode(id string) error {
 		return err
 	}
 	ttl := config.Duration(a.cfg.Web.SetupCodeTTL, config.DefaultSetupCodeTTL)
-	code, expires, err := s.IssueSetupCode(a.ctx, t.id, ttl, a.operator)
+	code, expires, err := s.IssueSetupCode(a.ctx, t.ID, ttl, a.operator)
 	if err != nil {
-		return a.clerkErr(err, s, t.id)
+		return a.clerkErr(err, s, t.ID)
 	}
 	url := ""
 	if b := strings.TrimRight(a.cfg.Web.BaseURL, "/"); b != "" {
 		url = b + "/pin/setup"
 	}
 	if a.json {
-		return writeJSON(a.stdout, map[string]any{"id": t.id, "setup_code": code, "expires": expires, "url": url})
+		return writeJSON(a.stdout, map[string]any{"id": t.ID, "setup_code": code, "expires": expires, "url": url})
 	}
-	fmt.Fprintf(a.stdout, "Set-up code for %s: %s (single use, valid until %s)\n", t.id, code, expires.In(time.Local).Format("2006-01-02 15:04"))
+	fmt.Fprintf(a.stdout, "Set-up code for %s: %s (single use, valid until %s)\n", t.ID, code, expires.In(time.Local).Format("2006-01-02 15:04"))
 	if url != "" {
 		fmt.Fprintf(a.stdout, "The patron chooses a PIN at %s with the card number and this code.\n", url)
 	} else {

@@ -1,5 +1,5 @@
 // Package audit writes bindery's authentication audit trail: one JSON line
-// per bind and per password change (time, client address, service account
+// per bind, per password change and per staff console log-in (time, client address, service account
 // if any, login ID, route, backend, result, reason, cache hit, duration),
 // never a password. Lines go through an asynclog.Writer, so a slow disk
 // never holds up a bind; files rotate by size. See README.md.
@@ -89,10 +89,10 @@ type record struct {
 	DurationMS float64 `json:"duration_ms"`
 }
 
-// OpDone queues the line of a bind or password change; other operations
-// are not audited.
+// OpDone queues the line of a bind, a password change or a staff
+// console log-in ("staff_login"); other operations are not audited.
 func (l *Log) OpDone(ev proxy.OpEvent) {
-	if ev.Op != "bind" && ev.Op != "passwd" {
+	if ev.Op != "bind" && ev.Op != "passwd" && ev.Op != "staff_login" {
 		return
 	}
 	b, err := json.Marshal(record{

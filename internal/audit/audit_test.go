@@ -26,13 +26,16 @@ func TestLinesAreJSONWithEveryField(t *testing.T) {
 	}
 	l.OpDone(ev("CU1234567", 49))
 	l.OpDone(proxy.OpEvent{Op: "search", Code: 0}) // not audited
+	staff := ev("jwong", 0)
+	staff.Op, staff.Route, staff.Backend = "staff_login", "campus", "campus"
+	l.OpDone(staff)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 1 {
-		t.Fatalf("want one line, got %d: %q", len(lines), data)
+	if len(lines) != 2 || !strings.Contains(lines[1], `"op":"staff_login"`) || !strings.Contains(lines[1], `"id":"jwong"`) {
+		t.Fatalf("want a bind line and a staff_login line, got %d: %q", len(lines), data)
 	}
 	var r map[string]any
 	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -136,7 +137,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks
 	srv := &proxy.Server{
 		Suffix:            s.Suffix,
 		UPNSuffix:         s.UPNSuffix,
-		AllowAnonymous:    s.AllowAnonymous,
+		DisallowAnonymous: !*s.AllowAnonymous,
 		RequireTLS:        s.RequireTLS,
 		Diagnostics:       s.Diagnostics,
 		RevealLockout:     cfg.Lockout.Reveal,
@@ -163,6 +164,10 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		rt.ListenTLS = s.TLS.ListenTLS
 	}
+	if srv.POSIX, err = cfg.POSIX.view(cfg, rt); err != nil {
+		return nil, err
+	}
+	srv.ExtraAttributes = cfg.extraAttributes()
 	srv.SetRoutes(routes)
 	rt.Server = srv
 	return rt, nil
@@ -379,4 +384,27 @@ func (c *Config) CacheOptions() (cache.Options, bool) {
 		MaxEntries:    c.Cache.MaxEntries,
 		ServeStaleFor: Duration(c.Cache.ServeStaleFor, 0),
 	}, true
+}
+
+// extraAttributes lists the virtual attributes that ldap backends map
+// beyond the built-in ones (for cn=Subschema), sorted.
+func (c *Config) extraAttributes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range c.Backends {
+		l := b.LDAP()
+		if l == nil {
+			continue
+		}
+		for virt, up := range l.Attributes {
+			k := strings.ToLower(virt)
+			if up == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, virt)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -22,10 +22,12 @@ type Config struct {
 	Log             Log              `toml:"log"`
 	HTTP            HTTP             `toml:"http"`
 	Web             Web              `toml:"web"`
+	Staff           Staff            `toml:"staff"`
 	PINPolicy       PINPolicy        `toml:"pin_policy"`
 	Lockout         Lockout          `toml:"lockout"`
 	Cache           Cache            `toml:"cache"`
 	Hashing         Hashing          `toml:"hashing"`
+	POSIX           POSIX            `toml:"posix"`
 	ServiceAccounts []ServiceAccount `toml:"service_account"`
 	Routes          []Route          `toml:"route"`
 	// Backends are the [backend.NAME] tables (decoded by decodeBackends).
@@ -108,6 +110,7 @@ func (c *Config) applyDefaults() {
 	c.PINPolicy.applyDefaults()
 	c.Lockout.applyDefaults()
 	c.Cache.applyDefaults()
+	c.POSIX.applyDefaults()
 	if c.Web.SetupCodeTTL == "" {
 		c.Web.SetupCodeTTL = DefaultSetupCodeTTL.String()
 	}
@@ -127,10 +130,12 @@ func (c *Config) validate() Problems {
 		p.add("http.listen: %q is not host:port", c.HTTP.Listen)
 	}
 	p = append(p, c.Web.validate(c)...)
+	p = append(p, c.Staff.validate(c)...)
 	p = append(p, c.PINPolicy.validate()...)
 	p = append(p, c.Lockout.validate()...)
 	p = append(p, c.Cache.validate()...)
 	p = append(p, c.Hashing.validate()...)
+	p = append(p, c.POSIX.validate(c)...)
 	p = append(p, validateServiceAccounts(c.ServiceAccounts)...)
 	p = append(p, c.validateRoutes()...)
 	p = append(p, c.validateBackends()...)

@@ -7,10 +7,12 @@ import (
 // Server is [server]. Limits left out take the proxy's defaults
 // (proxy.DefaultReadTimeout and the others).
 type Server struct {
-	Listen          string `toml:"listen"`
-	Suffix          string `toml:"suffix"`
-	UPNSuffix       string `toml:"upn_suffix"`
-	AllowAnonymous  bool   `toml:"allow_anonymous"`
+	Listen    string `toml:"listen"`
+	Suffix    string `toml:"suffix"`
+	UPNSuffix string `toml:"upn_suffix"`
+	// AllowAnonymous: an anonymous bind succeeds (default true); false
+	// answers it 48.
+	AllowAnonymous  *bool  `toml:"allow_anonymous"`
 	RequireTLS      bool   `toml:"require_tls"`
 	Diagnostics     string `toml:"diagnostics"`
 	IdleTimeout     string `toml:"idle_timeout"`
@@ -61,6 +63,9 @@ type HTTP struct {
 func (s *Server) applyDefaults() {
 	if s.Listen == "" {
 		s.Listen = DefaultListen
+	}
+	if s.AllowAnonymous == nil {
+		s.AllowAnonymous = new(true)
 	}
 	if s.MaxConnections == 0 {
 		s.MaxConnections = proxy.DefaultMaxConnections

@@ -30,6 +30,7 @@ type Metrics struct {
 	connsOpen     prometheus.Gauge
 	connsRejected *prometheus.CounterVec
 	upstream      *prometheus.HistogramVec
+	staffActions  *prometheus.CounterVec
 }
 
 // New makes a registry with the process and Go collectors and bindery's
@@ -60,6 +61,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "connections_rejected_total",
 			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout, proxy_header).",
 		}, []string{"reason"}),
+		staffActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "staff_actions_total",
+			Help: "Staff console requests (log-ins, look-ups, actions on patrons), by action and result.",
+		}, []string{"action", "result"}),
 	}
 	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "upstream_request_duration_seconds",
@@ -73,7 +78,7 @@ func New() *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
 	})
 	buildInfo.Set(1)
-	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.upstream, buildInfo)
+	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.upstream, m.staffActions, buildInfo)
 	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout", "proxy_header"} {
 		m.connsRejected.WithLabelValues(r)
 	}
@@ -102,6 +107,14 @@ func (m *Metrics) OpDone(ev proxy.OpEvent) {
 	}
 	m.binds.WithLabelValues(route, be, result).Inc()
 	m.bindDuration.WithLabelValues(be).Observe(ev.Duration.Seconds())
+}
+
+// StaffAction counts one staff console request: action is login, logout,
+// lookup, unlock, reset, setup_code, replace_card, add, dates, suspend,
+// resume, import, export or activity; result is ok, or why not (denied,
+// invalid, not_found, refused, unavailable, csrf, ...).
+func (m *Metrics) StaffAction(action, result string) {
+	m.staffActions.WithLabelValues(action, result).Inc()
 }
 
 // ConnOpened implements proxy.Observer.

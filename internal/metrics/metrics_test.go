@@ -35,8 +35,15 @@ func TestOpEventsBecomeMetricsWithoutLoginIDs(t *testing.T) {
 	m.OpDone(proxy.OpEvent{Op: "bind", Code: 52, Kind: "person", ID: "jchan", Route: "campus", Backend: "campus"})
 	m.OpDone(proxy.OpEvent{Op: "bind", Code: 0, Kind: "service", ID: "ils"})
 	m.OpDone(proxy.OpEvent{Op: "search", Code: 0})
+	m.OpDone(proxy.OpEvent{Op: "staff_login", Code: 0, Kind: "person", ID: "jwong", Route: "campus", Backend: "campus"})
+	m.StaffAction("unlock", "ok")
+	m.StaffAction("unlock", "ok")
+	m.StaffAction("reset", "denied")
 	out := scrape(t, m.Handler(nil))
 	for _, want := range []string{
+		`bindery_staff_actions_total{action="unlock",result="ok"} 2`,
+		`bindery_staff_actions_total{action="reset",result="denied"} 1`,
+		`bindery_requests_total{op="staff_login",result="success"} 1`,
 		`bindery_binds_total{backend="pins",result="success",route="julac"} 1`,
 		`bindery_binds_total{backend="pins",result="invalid_credentials",route="julac"} 1`,
 		`bindery_binds_total{backend="campus",result="unavailable",route="campus"} 1`,

@@ -2,10 +2,16 @@
 // works without this script; the server's check is the one that counts.
 // The rules come from the form's data-* attributes (the server's
 // [pin_policy]), and mirror pinstore.Policy.Check.
+//
+// Each rule's met / not-yet state is written into the rule list at once
+// (it is part of the field's description, read on demand). The polite
+// live regions speak only when something changed and the typist paused
+// (or left the field): "2 of 3 rules met" once, not on every key.
 (function () {
   "use strict";
   var form = document.getElementById("pin-form");
   if (!form) { return; }
+  var PAUSE = 1200; // ms without a key before an announcement
   var min = parseInt(form.getAttribute("data-min"), 10) || 1;
   var max = parseInt(form.getAttribute("data-max"), 10) || 128;
   var need = parseInt(form.getAttribute("data-classes"), 10) || 1;
@@ -16,6 +22,8 @@
   var current = document.getElementById("current");
   var live = document.getElementById("new-live");
   var confirmLive = document.getElementById("confirm-live");
+  var said = { rules: "", match: "" }; // what each live region last said
+  var timer = null;
 
   // classOf: 1 letter, 2 digit, 4 symbol (printable ASCII), 0 not allowed.
   function classOf(c) {
@@ -49,34 +57,59 @@
     if (state) { state.textContent = ok ? met : unmet; }
   }
 
-  function update() {
-    var v = pin.value, r = check(v), empty = v === "", unmetCount = 0, total = 0;
-    var items = document.querySelectorAll("#rules li[data-rule]");
-    Array.prototype.forEach.call(items, function (li) {
+  // marks updates the rule list (not a live region) on every key.
+  function marks() {
+    var r = check(pin.value), empty = pin.value === "", n = 0, total = 0;
+    Array.prototype.forEach.call(document.querySelectorAll("#rules li[data-rule]"), function (li) {
       var ok = r[li.getAttribute("data-rule")];
       total++;
-      if (!ok) { unmetCount++; }
+      if (ok) { n++; }
       mark(li, ok, empty);
     });
-    if (live) {
-      live.textContent = empty ? "" : (form.getAttribute("data-summary") || "")
-        .replace("{n}", String(total - unmetCount)).replace("{total}", String(total));
-      live.className = "live" + (empty ? "" : (unmetCount === 0 ? " ok" : " bad"));
-    }
-    updateConfirm();
+    return { n: n, total: total, empty: empty };
   }
 
-  function updateConfirm() {
-    if (!confirmLive || !again) { return; }
-    if (again.value === "") { confirmLive.textContent = ""; confirmLive.className = "live"; return; }
+  // say writes a live region only when its message changed.
+  function say(el, key, text, cls) {
+    if (!el || said[key] === text) { return; }
+    said[key] = text;
+    el.textContent = text;
+    el.className = "live" + (cls ? " " + cls : "");
+  }
+
+  function announceRules() {
+    var m = marks();
+    var text = m.empty ? "" : (form.getAttribute("data-summary") || "")
+      .replace("{n}", String(m.n)).replace("{total}", String(m.total));
+    say(live, "rules", text, m.empty ? "" : (m.n === m.total ? "ok" : "bad"));
+  }
+
+  function announceMatch() {
+    if (!again) { return; }
+    if (again.value === "") { say(confirmLive, "match", "", ""); return; }
     var same = again.value === pin.value;
-    confirmLive.textContent = form.getAttribute(same ? "data-match" : "data-nomatch");
-    confirmLive.className = "live " + (same ? "ok" : "bad");
+    say(confirmLive, "match", form.getAttribute(same ? "data-match" : "data-nomatch"), same ? "ok" : "bad");
   }
 
-  pin.addEventListener("input", update);
-  if (again) { again.addEventListener("input", updateConfirm); }
-  if (current) { current.addEventListener("input", update); }
+  function announce() {
+    timer = null;
+    announceRules();
+    announceMatch();
+  }
+
+  function typed() {
+    marks();
+    if (timer) { clearTimeout(timer); }
+    timer = setTimeout(announce, PAUSE);
+  }
+
+  pin.addEventListener("input", typed);
+  pin.addEventListener("blur", announceRules);
+  if (again) {
+    again.addEventListener("input", typed);
+    again.addEventListener("blur", announceMatch);
+  }
+  if (current) { current.addEventListener("input", typed); }
 
   // After a refused submission, move focus to the error summary.
   var summary = document.getElementById("error-summary");
