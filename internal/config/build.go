@@ -20,6 +20,7 @@ import (
 	"github.com/bindery/bindery/backend/static"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -73,11 +74,23 @@ func NewLogger(l Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// Hooks are the process's observers, handed by Build to what it opens;
+// they outlive reloads (metrics), so nothing they count starts over.
+type Hooks struct {
+	// UpstreamRequest is told the duration of every request an ldap
+	// backend sends upstream (op "bind" or "search").
+	UpstreamRequest func(backend, op string, d time.Duration)
+}
+
 // Build opens every backend and assembles the server. On error, whatever
-// was opened is closed again.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, err error) {
+// was opened is closed again. At most one Hooks is used.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	var h Hooks
+	if len(hooks) > 0 {
+		h = hooks[0]
 	}
 	rt := &Runtime{
 		HashPool:        cfg.NewHashPool(),
@@ -95,7 +108,7 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 			rt.Close()
 		}
 	}()
-	env := openEnv{cfg: cfg, logger: logger, pool: rt.HashPool}
+	env := openEnv{cfg: cfg, logger: logger, pool: rt.HashPool, hooks: h}
 	cacheOpts, cacheOn := cfg.CacheOptions()
 	for _, name := range sortedKeys(cfg.Backends) {
 		b := cfg.Backends[name]
@@ -140,7 +153,8 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
 		ThrottleWindow:    Duration(cfg.Lockout.Window, 0),
 		Logger:            logger,
-		VendorVersion:     Version,
+		VendorVersion:     version.Get().String(),
+		ProxyProtocolFrom: s.ProxyProtocolFrom.Prefixes(),
 	}
 	if s.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
@@ -158,9 +172,6 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (_ *Runtime, e
 	rt.Server = srv
 	return rt, nil
 }
-
-// Version is bindery's version, shown as vendorVersion in the Root DSE.
-var Version = "0.1.0-dev"
 
 // buildRoutes builds routes and service accounts over backends already
 // opened, each behind its cache (used again on reload).
@@ -245,11 +256,15 @@ type openEnv struct {
 	name   string
 	logger *slog.Logger
 	pool   *hashpool.Pool
+	hooks  Hooks
 }
 
 func openLDAP(_ context.Context, env openEnv, bc BackendConfig) (backend.Authenticator, error) {
 	c := *bc.(*ldapbackend.Config)
-	c.Name, c.Logger = env.name, env.logger.With("backend", env.name)
+	c.Name, c.Logger = env.name, env.logger // the package names the backend in each line itself
+	if f, name := env.hooks.UpstreamRequest, env.name; f != nil {
+		c.ObserveRequest = func(op string, d time.Duration) { f(name, op, d) }
+	}
 	return ldapbackend.New(c)
 }
 

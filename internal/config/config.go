@@ -84,7 +84,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg := &doc.Config
-	probs := cfg.decodeBackends(&md, doc.Backend)
+	probs := append(placeholders(string(data)), cfg.decodeBackends(&md, doc.Backend)...)
 	for _, k := range md.Undecoded() {
 		if k[0] != "backend" { // decodeBackends reports those
 			probs.add("%s: unknown key", k)

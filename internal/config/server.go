@@ -31,7 +31,10 @@ type Server struct {
 	// TimeLimit bounds a listing answer or page (default
 	// proxy.DefaultTimeLimit).
 	TimeLimit string `toml:"time_limit"`
-	TLS       *TLS   `toml:"tls"`
+	// ProxyProtocolFrom lists the load balancers that send a PROXY
+	// protocol header on the LDAP, LDAPS and web listeners (empty = off).
+	ProxyProtocolFrom Networks `toml:"proxy_protocol_from"`
+	TLS               *TLS     `toml:"tls"`
 }
 
 // TLS is [server.tls].
@@ -100,6 +103,7 @@ func (s *Server) validate() Problems {
 	if s.MaxConnections < 0 {
 		p.add("server.max_connections: must be positive")
 	}
+	s.ProxyProtocolFrom.check(&p, "server.proxy_protocol_from")
 	if s.MaxRequestBytes < 0 || (s.MaxRequestBytes > 0 && s.MaxRequestBytes < 512) {
 		p.add("server.max_request_bytes: must be at least 512")
 	}
