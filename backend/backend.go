@@ -287,3 +287,24 @@ func (e *PolicyError) TooShort() bool {
 	}
 	return false
 }
+
+// NumberedAccount is an account as a UIDNumbers keeper knows it.
+type NumberedAccount struct {
+	UUID string // entryUUID: the account's identity
+	ID   string // its login ID when last seen (a card replacement changes it)
+}
+
+// UIDNumbers keeps the POSIX uidNumber of every account for the POSIX view
+// of the directory (nslcd, SSSD). A number, once given to an account (by
+// its entryUUID), stays with it for the life of the account, and is never
+// given to another account, even after the first one is deleted.
+type UIDNumbers interface {
+	// UIDNumber returns the number of acct. An account seen for the first
+	// time gets candidate(0), or, when another account holds that,
+	// candidate(1), candidate(2) ...: the first free one (at most 64
+	// tries, then an error). acct.ID is recorded when it changed.
+	UIDNumber(ctx context.Context, acct NumberedAccount, candidate func(try int) int64) (int64, error)
+	// UIDOwner returns the account holding n, or an error wrapping
+	// ErrNotFound.
+	UIDOwner(ctx context.Context, n int64) (NumberedAccount, error)
+}

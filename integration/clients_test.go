@@ -705,3 +705,54 @@ LDAPTrustedMode NONE
 		})
 	}
 }
+
+// TestNginxLDAPAuthFilter: nginx-ldap-auth-daemon's flow with the filter
+// docs/clients.md gives it, --filter '(uid=%(username)s)' (X-Ldap-Template):
+// service bind, subtree search with the user name put in unescaped, bind
+// as the first DN on the same connection. The daemon's default
+// (cn=%(username)s) finds nobody: cn is the person's name in bindery.
+func TestNginxLDAPAuthFilter(t *testing.T) {
+	sl := campusSlapd(t, false)
+	e := clientsEnv(t, sl, "")
+	e.start()
+	login := func(template, user, pw string) (found int, bindErr error) {
+		c := e.dial()
+		if err := c.Bind(svcDN, svcPW); err != nil {
+			t.Fatal(err)
+		}
+		filter := strings.ReplaceAll(template, "%(username)s", user) // the daemon's % formatting, no escaping
+		if _, err := ldap.CompileFilter(filter); err != nil {
+			return 0, err
+		}
+		res, err := c.Search(searchReq(people, ldap.ScopeWholeSubtree, filter, "objectclass"))
+		if err != nil {
+			t.Fatalf("%s: %v", filter, err)
+		}
+		if len(res.Entries) == 0 {
+			return 0, nil
+		}
+		return len(res.Entries), c.Bind(res.Entries[0].DN, pw)
+	}
+	const uidTemplate = "(uid=%(username)s)"
+	for _, tt := range []struct {
+		user, pw string
+		found    int
+		code     int
+	}{
+		{julacID, julacPIN, 1, 0},
+		{"cu1234567", julacPIN, 1, 0},
+		{cardID, cardPIN, 1, 0},
+		{campusID, campusPW, 1, 0},
+		{julacID, "Wrong-PIN-2026", 1, 49},
+		{"*", julacPIN, 0, 0},
+		{"CU*", julacPIN, 0, 0},
+	} {
+		found, err := login(uidTemplate, tt.user, tt.pw)
+		if found != tt.found || ldapCode(err) != tt.code {
+			t.Errorf("%s: %d entries, bind %v; want %d entries, code %d", tt.user, found, err, tt.found, tt.code)
+		}
+	}
+	if found, _ := login("(cn=%(username)s)", julacID, julacPIN); found != 0 {
+		t.Errorf("the daemon's default (cn=%%(username)s) found %d entries for %s", found, julacID)
+	}
+}

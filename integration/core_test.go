@@ -212,10 +212,20 @@ func TestSearchThenBindAndRootDSE(t *testing.T) {
 			t.Fatalf("root DSE (exit %d) lacks %q:\n%s", code, want, out)
 		}
 	}
-	// allow_anonymous is off: an anonymous bind is refused (ldapsearch -x binds anonymously) ...
+	// The first thing every administrator types: an anonymous bind
+	// (ldapsearch -x) and the Root DSE, with its subschemaSubentry ...
 	out, code = client(t, nil, "ldapsearch", "-x", "-LLL", "-H", e.url(), "-b", "", "-s", "base")
-	if code != 53 {
-		t.Fatalf("anonymous bind with allow_anonymous off: exit %d, want 53\n%s", code, out)
+	for _, want := range []string{"namingContexts: " + suffix, "subschemaSubentry: cn=Subschema", "supportedLDAPVersion: 3"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("ldapsearch -x -b '' -s base: exit %d, lacks %q\n%s", code, want, out)
+		}
+	}
+	// ... and the schema, anonymously too.
+	out, code = client(t, nil, "ldapsearch", "-x", "-LLL", "-H", e.url(), "-b", "cn=Subschema", "-s", "base", "(objectClass=subschema)", "+")
+	for _, want := range []string{"dn: cn=Subschema", "attributeTypes: ( 2.16.840.1.113730.3.1.4 NAME 'employeeType'", "objectClasses: ( 2.16.840.1.113730.3.2.2 NAME 'inetOrgPerson'", "matchingRules: ", "ldapSyntaxes: "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("cn=Subschema: exit %d, lacks %q\n%s", code, want, tail(out))
+		}
 	}
 	// ... but a client that does not bind at all still reads the Root DSE
 	// (SSSD does), and nothing else.
@@ -229,10 +239,14 @@ func TestSearchThenBindAndRootDSE(t *testing.T) {
 	}
 }
 
-func TestAllowAnonymousReadsRootDSEOnly(t *testing.T) {
+// TestAnonymousBind: by default an anonymous bind succeeds and reads the
+// Root DSE and nothing else; allow_anonymous = false refuses it with 48
+// (slapd's "disallow bind_anon"), while an unbound client still reads the
+// Root DSE.
+func TestAnonymousBind(t *testing.T) {
 	requireClients(t)
 	sl := campusSlapd(t, false)
-	e := coreEnv(t, sl, "allow_anonymous = true")
+	e := coreEnv(t, sl, "")
 	e.start()
 	out, code := client(t, nil, "ldapsearch", "-x", "-LLL", "-H", e.url(), "-b", "", "-s", "base", "namingContexts")
 	if code != 0 || !strings.Contains(out, "namingContexts: "+suffix) {
@@ -245,6 +259,20 @@ func TestAllowAnonymousReadsRootDSEOnly(t *testing.T) {
 	out, code = client(t, nil, "ldapwhoami", "-x", "-H", e.url())
 	if code != 0 || !strings.Contains(out, "anonymous") {
 		t.Fatalf("anonymous whoami: exit %d\n%s", code, out)
+	}
+
+	off := coreEnv(t, sl, "allow_anonymous = false")
+	off.start()
+	out, code = client(t, nil, "ldapsearch", "-x", "-LLL", "-H", off.url(), "-b", "", "-s", "base")
+	if code != 48 || !strings.Contains(out, "anonymous bind disallowed") {
+		t.Fatalf("allow_anonymous = false: exit %d, want 48\n%s", code, out)
+	}
+	if out, code := client(t, nil, "ldapwhoami", "-x", "-H", off.url(), "-D", personDN(julacID), "-w", ""); code != 53 {
+		t.Fatalf("a name with an empty password: exit %d, want 53\n%s", code, out)
+	}
+	rootDSE, err := off.dial().Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"namingContexts"}, nil))
+	if err != nil || len(rootDSE.Entries) != 1 {
+		t.Fatalf("unbound Root DSE read with allow_anonymous = false: %v %v", rootDSE, err)
 	}
 }
 

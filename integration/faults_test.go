@@ -356,6 +356,9 @@ func TestFaultStoreReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bindery --check on a read-only store: %v\n%s", err, out)
 	}
+	if !strings.Contains(string(out), "warning: backend.pins.dsn: the store can be read but not written") {
+		t.Errorf("bindery --check did not warn that the store is read-only:\n%s", out)
+	}
 	// Start it by hand: it may refuse to run, but must say why.
 	cmd := exec.Command(filepath.Join(binDir, "bindery"), "--config", e.cfgPath)
 	var logs syncBuffer

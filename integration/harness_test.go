@@ -83,6 +83,9 @@ type env struct {
 	proc    *exec.Cmd
 	logs    *syncBuffer
 	done    chan struct{}
+	// probeFrom, when set, is the local address start's readiness probe
+	// dials from (e.g. an address not in proxy_protocol_from).
+	probeFrom string
 }
 
 type syncBuffer struct {
@@ -103,12 +106,13 @@ func (s *syncBuffer) String() string {
 }
 
 // newEnv writes a config whose [server] listens on a free port; body is
-// the rest of the file (routes, backends) with %DIR% replaced by the test
-// folder. It does not start bindery.
+// the rest of the file (routes, backends); %DIR% in either is replaced by
+// the test folder. It does not start bindery.
 func newEnv(t *testing.T, serverExtra, body string) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), addr: freeAddr(t)}
 	body = strings.ReplaceAll(body, "%DIR%", e.dir)
+	serverExtra = strings.ReplaceAll(serverExtra, "%DIR%", e.dir)
 	cfg := fmt.Sprintf(`[server]
 listen = %q
 suffix = %q
@@ -161,7 +165,11 @@ func (e *env) start() {
 			t.Fatalf("bindery exited: %v\n%s", e.proc.ProcessState, e.logs.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
+		d := net.Dialer{Timeout: 200 * time.Millisecond}
+		if e.probeFrom != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(e.probeFrom)}
+		}
+		c, err := d.Dial("tcp", e.addr)
 		if err == nil {
 			c.Close()
 			return

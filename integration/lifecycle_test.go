@@ -150,12 +150,18 @@ func TestLifeCycleStatesOverLDAP(t *testing.T) {
 		if !strings.Contains(out, "Password must be changed") {
 			t.Fatalf("ldapwhoami -e ppolicy (exit %d) does not say the PIN must be changed:\n%s", code, out)
 		}
-		// The session is restricted: a search gets 50 with OpenLDAP's text.
+		// The session is restricted: a base read of the own entry works
+		// (nslcd's pam_authc_search BASE), any other search gets 50 with
+		// OpenLDAP's text.
 		c := e.dial()
 		if err := c.Bind(personDN("CU1000008"), otp); err != nil {
 			t.Fatalf("bind with the one-time PIN: %v", err)
 		}
-		_, err := c.Search(ldap.NewSearchRequest(personDN("CU1000008"), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", nil, nil))
+		own, err := c.Search(ldap.NewSearchRequest(personDN("CU1000008"), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", nil, nil))
+		if err != nil || len(own.Entries) != 1 {
+			t.Fatalf("own entry in a must-change session: %v %v", own, err)
+		}
+		_, err = c.Search(ldap.NewSearchRequest("ou=people,"+suffix, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, "(uid=CU1000008)", nil, nil))
 		if ldapCode(err) != ldap.LDAPResultInsufficientAccessRights || !strings.Contains(err.Error(), "Operations are restricted to bind/unbind/abandon/StartTLS/modify password") {
 			t.Fatalf("search in a must-change session: %v", err)
 		}
@@ -193,9 +199,10 @@ func TestPasswordModifyOutcomes(t *testing.T) {
 		wantText string
 	}{
 		{"wrong old PIN", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "Not-The-PIN-1", "-s", "Second-PIN-2026"}, 53, "unwilling to verify old password"},
-		{"too short", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "Short-1"}, 19, "Password fails quality checking policy"},
-		{"one class", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "abcdefghijkl"}, 19, "Password fails quality checking policy"},
-		{"non-ASCII", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "密碼密碼密碼1234"}, 19, "Password fails quality checking policy"},
+		{"too short", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "Short-1"}, 19, "Additional info: PIN must be 10 to 20 characters long\n"},
+		{"one class", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "abcdefghijkl"}, 19, "Additional info: PIN must use at least 2 of: letters, digits, special characters\n"},
+		{"non-ASCII", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "密碼密碼密碼1234"}, 19,
+			"Additional info: PIN must use at least 2 of: letters, digits, special characters; PIN character 1 is not allowed: use only letters, digits and printable ASCII symbols; PIN character 2 is not allowed: use only letters, digits and printable ASCII symbols; PIN character 3 is not allowed: use only letters, digits and printable ASCII symbols; and 3 more\n"},
 		{"category may not change", []string{"-D", personDN("CU2000002"), "-w", "Guest-PIN-2026", "-a", "Guest-PIN-2026", "-s", "Second-PIN-2026"}, 50, ""},
 		{"self change", []string{"-D", dn, "-w", "First-PIN-2026", "-a", "First-PIN-2026", "-s", "Second-PIN-2026"}, 0, ""},
 		{"service reset", []string{"-D", svcDN, "-w", svcPW, "-s", "Reset-PIN-2026", personDN("20240001")}, 0, ""},

@@ -5,11 +5,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,48 +102,11 @@ backend bindery
 	return b.String()
 }
 
-// startHAProxy runs haproxy in the foreground (-db) as a child process and
-// waits until it accepts connections.
+// startHAProxy runs haproxy in the foreground (-db) as a child process
+// with haproxyConfig and waits until it accepts connections.
 func startHAProxy(t *testing.T, bin string, nodes []*env) string {
 	t.Helper()
-	addr := freeAddr(t)
-	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(haproxyConfig(addr, nodes)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "-f", cfg, "-db")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("haproxy log:\n%s", logs.String())
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-done:
-			t.Fatalf("haproxy exited: %s", logs.String())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
-			c.Close()
-			return addr
-		}
-	}
-	t.Fatalf("haproxy did not listen on %s: %s", addr, logs.String())
-	return ""
+	return startHAProxyConfig(t, bin, haproxyConfig, nodes)
 }
 
 // bindAt binds id with pw on a new connection to addr and returns the

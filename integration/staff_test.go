@@ -88,10 +88,14 @@ func staffLogin(uid, pw string) chromedp.Action[chromedp.Void] {
 
 // scan types a number into the look-up box and Enter, as a USB barcode
 // scanner does.
+// It waits for that patron's page: the page it was typed on may show
+// another patron's state, and an action taken before the new page is in
+// would act on the old one.
 func scan(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
 		chromedp.WaitVisible(chromedp.ID("lookup")),
 		chromedp.SendKeys(chromedp.ID("lookup"), id+kb.Enter),
+		chromedp.WaitVisible(chromedp.Search(fmt.Sprintf(`//h1[contains(., %q)]`, strings.ToUpper(id)))),
 		chromedp.WaitVisible(chromedp.ID("state-h")),
 	)
 }

@@ -79,8 +79,8 @@ func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	case req.Name == "" && len(req.Password) == 0:
 		o.log("anonymous", true)
 		info.kind = "anonymous"
-		if !c.srv.AllowAnonymous {
-			return newError(ldap.LDAPResultUnwillingToPerform, textAnonDisallowed)
+		if c.srv.DisallowAnonymous {
+			return newError(ldap.LDAPResultInappropriateAuthentication, textAnonDisallowed)
 		}
 		return nil
 	case len(req.Password) == 0:

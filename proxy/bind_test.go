@@ -33,8 +33,8 @@ func TestBindOutcomes(t *testing.T) {
 		{name: "group DN", dn: "cn=julac,ou=groups," + testSuffix, pw: "x", wantCode: 49},
 		{name: "foreign DN", dn: "uid=x,dc=other", pw: "x", wantCode: 49},
 		{name: "empty password", dn: personDN("CU1234567"), pw: "", wantCode: 53, wantDiag: textUnauthBind},
-		{name: "anonymous refused", dn: "", pw: "", wantCode: 53, wantDiag: textAnonDisallowed},
-		{name: "anonymous allowed", mod: func(s *Server) { s.AllowAnonymous = true }, dn: "", pw: ""},
+		{name: "anonymous allowed by default", dn: "", pw: ""},
+		{name: "anonymous refused", mod: func(s *Server) { s.DisallowAnonymous = true }, dn: "", pw: "", wantCode: 48, wantDiag: textAnonDisallowed},
 		{name: "empty name with password", dn: "", pw: "x", wantCode: 49},
 		{name: "require TLS", mod: func(s *Server) { s.RequireTLS = true }, dn: personDN("CU1234567"), pw: "right-pin-123", wantCode: 13, wantDiag: textConfidentiality},
 		{name: "backend unavailable is 52 never 49", prep: func(e *env) { e.pin.authErr = backend.ErrUnavailable }, dn: "CU1234567", pw: "right-pin-123", wantCode: 52, wantDiag: textUnavailable},
@@ -194,9 +194,21 @@ func TestMustChangeSession(t *testing.T) {
 	if !ok || ctl.Error != 2 {
 		t.Fatalf("ppolicy control %+v, want changeAfterReset", res.Controls)
 	}
-	_, err = c.Search(ldap.NewSearchRequest(personDN("CU1234567"), ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil))
-	if code(err) != 50 || !strings.Contains(err.Error(), textRestricted) {
-		t.Fatalf("search in must-change session: %v", err)
+	// nslcd's pam_authc_search BASE: the own entry, scope base, may be read.
+	own, err := c.Search(ldap.NewSearchRequest(personDN("cu1234567"), ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", []string{"uid"}, nil))
+	if err != nil || len(own.Entries) != 1 || own.Entries[0].GetAttributeValue("uid") != "CU1234567" {
+		t.Fatalf("own entry in must-change session: %v %v", own, err)
+	}
+	// Nothing else: another entry, the own entry below a subtree, the Root DSE.
+	for _, req := range []*ldap.SearchRequest{
+		ldap.NewSearchRequest(personDN("CITYU5012345"), ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil),
+		ldap.NewSearchRequest(personDN("CU1234567"), ldap.ScopeWholeSubtree, 0, 0, 0, false, "(objectClass=*)", nil, nil),
+		ldap.NewSearchRequest("ou=people,"+testSuffix, ldap.ScopeWholeSubtree, 0, 0, 0, false, "(uid=CU1234567)", nil, nil),
+		ldap.NewSearchRequest("", ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", nil, nil),
+	} {
+		if _, err := c.Search(req); code(err) != 50 || !strings.Contains(err.Error(), textRestricted) {
+			t.Fatalf("search %s scope %d in must-change session: %v", req.BaseDN, req.Scope, err)
+		}
 	}
 	if _, err := c.WhoAmI(nil); code(err) != 50 {
 		t.Fatalf("whoami in must-change session: %v", err)

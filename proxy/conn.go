@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/internal/ldapwire"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -107,6 +108,10 @@ func (c *conn) serve() {
 	defer c.close()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(tc); err != nil {
+			if errors.Is(err, proxyhdr.ErrRefused) {
+				c.srv.proxyRefused(c.nc.RemoteAddr(), err)
+				return
+			}
 			c.log().Debug("tls handshake failed", "client", c.client, "err", err)
 			return
 		}
@@ -137,13 +142,15 @@ func isTimeout(err error) bool {
 
 // readMessage waits for the next request with the idle deadline (kept
 // open while operations are in flight), then reads it with ReadTimeout.
+// Once the server shuts down, only a request that arrives within
+// shutdownGrace of the shutdown is still read (readLast).
 func (c *conn) readMessage() (*ldapwire.Message, error) {
 	idle := c.srv.idleTimeout()
 	for {
 		c.mu.Lock()
 		if c.shutdown {
 			c.mu.Unlock()
-			return nil, errShutdown
+			return c.readLast()
 		}
 		deadline := c.lastActivity.Add(idle)
 		if c.inflight > 0 {
@@ -164,7 +171,7 @@ func (c *conn) readMessage() (*ldapwire.Message, error) {
 		shutdown := c.shutdown
 		c.mu.Unlock()
 		if shutdown {
-			return nil, errShutdown
+			return c.readLast()
 		}
 		if !busy {
 			return nil, errIdle
@@ -173,7 +180,7 @@ func (c *conn) readMessage() (*ldapwire.Message, error) {
 	c.mu.Lock()
 	if c.shutdown {
 		c.mu.Unlock()
-		return nil, errShutdown
+		return c.readLast()
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout()))
 	c.mu.Unlock()
@@ -186,6 +193,26 @@ func (c *conn) readMessage() (*ldapwire.Message, error) {
 		return nil, errShutdown
 	}
 	return m, err
+}
+
+// shutdownGrace is how long after a shutdown began a request may still
+// arrive and be answered. It covers a client that connected just before
+// the listener closed and whose first request is on its way (a restart
+// with systemd's sockets hands every later connection to the new
+// process), and a client's second request right after its bind.
+const shutdownGrace = 250 * time.Millisecond
+
+// readLast reads one more request during a shutdown, under the deadline
+// beginShutdown set; nothing there in time is errShutdown.
+func (c *conn) readLast() (*ldapwire.Message, error) {
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, errShutdown
+	}
+	m, err := ldapwire.ReadMessage(c.br, c.srv.maxRequestBytes())
+	if err != nil {
+		return nil, errShutdown
+	}
+	return m, nil
 }
 
 // readFailed ends the connection after the read loop stopped.
@@ -202,6 +229,8 @@ func (c *conn) readFailed(err error) {
 		c.log().Warn("malformed request; closing connection", "client", c.client, "err", err)
 		c.srv.observer().ConnRejected("malformed")
 		c.notice(ldap.LDAPResultProtocolError, "malformed request")
+	case errors.Is(err, proxyhdr.ErrRefused):
+		c.srv.proxyRefused(c.nc.RemoteAddr(), err)
 	case errors.Is(err, errIdle):
 		c.log().Debug("idle connection closed", "client", c.client)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
@@ -336,12 +365,13 @@ func (c *conn) close() {
 	c.wmu.Unlock()
 }
 
-// beginShutdown makes the reader stop reading; it then waits for the
-// operations in flight, sends the notice and closes.
+// beginShutdown makes the reader stop reading once the requests that
+// arrive within shutdownGrace are read; it then waits for the operations
+// in flight, sends the notice and closes.
 func (c *conn) beginShutdown() {
 	c.mu.Lock()
 	c.shutdown = true
-	c.nc.SetReadDeadline(time.Now())
+	c.nc.SetReadDeadline(time.Now().Add(shutdownGrace))
 	c.mu.Unlock()
 }
 

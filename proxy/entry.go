@@ -3,6 +3,7 @@ package proxy
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,18 @@ type vEntry struct {
 
 func (e *vEntry) add(name string, values ...string) {
 	e.attrs = appendAttr(e.attrs, name, values)
+}
+
+// appendValues adds values to an attribute the entry has, or adds the
+// attribute.
+func (e *vEntry) appendValues(name string, values ...string) {
+	for i := range e.attrs {
+		if strings.EqualFold(e.attrs[i].Type, name) {
+			e.attrs[i].Values = append(e.attrs[i].Values, values...)
+			return
+		}
+	}
+	e.add(name, values...)
 }
 
 func (e *vEntry) addOper(name string, values ...string) {
@@ -174,6 +187,12 @@ func (s *Server) groupEntry(cn string) *vEntry {
 	e := &vEntry{dn: s.parser().GroupDN(cn)}
 	e.add("objectClass", "top", "groupOfNames")
 	e.add("cn", cn)
+	if p := s.POSIX; p != nil {
+		if gid, ok := p.gid(cn); ok {
+			e.appendValues("objectClass", "posixGroup")
+			e.add("gidNumber", strconv.FormatInt(gid, 10))
+		}
+	}
 	return e
 }
 
@@ -201,6 +220,7 @@ func (s *Server) rootDSE() *vEntry {
 		"1.3.6.1.4.1.4203.1.5.1", // all operational attributes ("+")
 		"1.3.6.1.4.1.4203.1.5.3", // absolute true and false filters
 	)
+	e.addOper("subschemaSubentry", SubschemaDN)
 	e.addOper("vendorName", "bindery")
 	e.addOper("vendorVersion", s.VendorVersion)
 	return e

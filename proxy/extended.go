@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/ldapwire"
@@ -94,7 +95,7 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 		if pe.TooShort() {
 			code = ldapwire.PpolicyPasswordTooShort
 		}
-		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, textPolicy), code)
+		e := withPpolicy(newError(ldap.LDAPResultConstraintViolation, policyDiagnostic(pe)), code)
 		e.Err = fmt.Errorf("change password: %w", err)
 		return e
 	case errors.Is(err, backend.ErrWrongOldPassword):
@@ -115,3 +116,35 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 	}
 	return nil
 }
+
+// policyDiagnostic is the text of a 19 for a PIN that breaks the rules:
+// every problem in the store's own words (the words binderyctl prints),
+// joined by "; ", so that an ILS showing the server's text shows what to
+// fix. The messages never contain the PIN. A backend that gives no message
+// gets OpenLDAP's "Password fails quality checking policy".
+//
+// At most maxPolicyMessages are listed, then "and N more": a long PIN of
+// characters that are not allowed has a problem per character.
+func policyDiagnostic(pe *backend.PolicyError) string {
+	msgs := make([]string, 0, min(len(pe.Problems), maxPolicyMessages+1))
+	more := 0
+	for _, p := range pe.Problems {
+		switch {
+		case p.Message == "":
+		case len(msgs) < maxPolicyMessages:
+			msgs = append(msgs, p.Message)
+		default:
+			more++
+		}
+	}
+	if len(msgs) == 0 {
+		return textPolicy
+	}
+	if more > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", more))
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// maxPolicyMessages bounds the problems named in a 19's diagnostic.
+const maxPolicyMessages = 4

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/bindery/bindery/internal/ldapwire"
@@ -161,4 +162,43 @@ func responsePpolicy(p *ber.Packet) (*ldap.ControlBeheraPasswordPolicy, error) {
 		}
 	}
 	return nil, errors.New("no ppolicy control")
+}
+
+// TestPasswordModifyNamesTheRules: the 19 of a PIN that breaks the rules
+// carries every rule in the store's words, never the PIN.
+func TestPasswordModifyNamesTheRules(t *testing.T) {
+	e := newEnv(t, nil)
+	e.pin.changeErr = &backend.PolicyError{Problems: []backend.PolicyProblem{
+		{Code: "too_short", Message: "PIN must be 10 to 20 characters long"},
+		{Code: "too_few_classes", Message: "PIN must use at least 2 of: letters, digits, special characters"},
+	}}
+	c := e.dial()
+	if err := c.Bind("CU1234567", "right-pin-123"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.PasswordModify(ldap.NewPasswordModifyRequest("", "right-pin-123", "abc"))
+	var le *ldap.Error
+	if !errors.As(err, &le) || le.ResultCode != 19 {
+		t.Fatalf("got %v, want 19", err)
+	}
+	want := "PIN must be 10 to 20 characters long; PIN must use at least 2 of: letters, digits, special characters"
+	if le.Err.Error() != want {
+		t.Fatalf("diagnostic %q, want %q", le.Err.Error(), want)
+	}
+	// A PIN with a problem per character: four, then a count.
+	var many []backend.PolicyProblem
+	for i := range 1000 {
+		many = append(many, backend.PolicyProblem{Code: "bad_char", Position: i + 1, Message: fmt.Sprintf("PIN character %d is not allowed", i+1)})
+	}
+	e.pin.changeErr = &backend.PolicyError{Problems: many}
+	_, err = c.PasswordModify(ldap.NewPasswordModifyRequest("", "right-pin-123", "abc"))
+	if !errors.As(err, &le) || le.Err.Error() != "PIN character 1 is not allowed; PIN character 2 is not allowed; PIN character 3 is not allowed; PIN character 4 is not allowed; and 996 more" {
+		t.Fatalf("got %v", err)
+	}
+	// A backend without messages: OpenLDAP's text.
+	e.pin.changeErr = &backend.PolicyError{Problems: []backend.PolicyProblem{{Code: "too_short"}}}
+	_, err = c.PasswordModify(ldap.NewPasswordModifyRequest("", "right-pin-123", "abc"))
+	if !errors.As(err, &le) || le.Err.Error() != textPolicy {
+		t.Fatalf("got %v", err)
+	}
 }

@@ -15,6 +15,12 @@ var idAttributes = map[string]bool{"uid": true, "cn": true, "mail": true, "emplo
 // part of a filter (under and/or, never under not). Substring, presence and
 // every other kind of filter name no ID: bindery never expands a listing.
 func filterIDs(p *ber.Packet) []string {
+	return filterValues(p, "")
+}
+
+// filterValues collects the equality values on one attribute (lower case;
+// "" for the ID attributes) from the positive part of a filter.
+func filterValues(p *ber.Packet, want string) []string {
 	var ids []string
 	var walk func(p *ber.Packet, depth int)
 	walk = func(p *ber.Packet, depth int) {
@@ -31,7 +37,7 @@ func filterIDs(p *ber.Packet) []string {
 				return
 			}
 			attr := strings.ToLower(baseAttr(packetString(p.Children[0])))
-			if idAttributes[attr] {
+			if (want == "" && idAttributes[attr]) || attr == want {
 				ids = append(ids, packetString(p.Children[1]))
 			}
 		}

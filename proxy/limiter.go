@@ -73,6 +73,23 @@ func throttleKey(client, id string) pairKey {
 	return pairKey{addr: a.Unmap(), id: id}
 }
 
+// set changes the threshold (0: off) and, when window > 0, the window.
+func (t *throttle) set(after int, window time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.after = after
+	if window > 0 {
+		t.window = window
+	}
+}
+
+// off reports whether the throttle is turned off.
+func (t *throttle) off() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.after <= 0
+}
+
 // wait returns how long the pair must still wait (0: go ahead).
 func (t *throttle) wait(k pairKey) time.Duration {
 	now := t.now()

@@ -156,3 +156,28 @@ func TestThrottleThroughServer(t *testing.T) {
 		t.Fatalf("one failure after a success must not throttle: %v", err)
 	}
 }
+
+func TestSetThrottleWhileServing(t *testing.T) {
+	s := &Server{}
+	if s.throttle() != nil {
+		t.Fatal("throttle on with ThrottleAfter 0")
+	}
+	s.SetThrottle(2, time.Minute)
+	thr := s.throttle()
+	if thr == nil {
+		t.Fatal("SetThrottle(2) left the throttle off")
+	}
+	k := throttleKey("192.0.2.1:5", "CU1")
+	thr.fail(k)
+	if thr.wait(k) != 0 {
+		t.Fatal("held after one failure with after=2")
+	}
+	thr.fail(k)
+	if thr.wait(k) == 0 {
+		t.Fatal("not held after two failures with after=2")
+	}
+	s.SetThrottle(0, 0)
+	if s.throttle() != nil {
+		t.Fatal("SetThrottle(0) left the throttle on")
+	}
+}

@@ -135,7 +135,9 @@ func (c *conn) listPeople(o *op, req *ldapwire.SearchRequest, filter *ber.Packet
 			}
 			cp := *be
 			cp.ID = nid
-			e := srv.personEntry(srv.parser().PersonDN(nid), &cp).restrict(visible)
+			e := srv.personEntry(srv.parser().PersonDN(nid), &cp)
+			c.posixify(o, e, &cp)
+			e = e.restrict(visible)
 			key := strings.ToLower(e.dn)
 			if seen[key] || !matchFilter(filter, e) {
 				continue

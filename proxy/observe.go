@@ -15,7 +15,8 @@ type Observer interface {
 	ConnOpened()
 	ConnClosed()
 	// ConnRejected: the server turned a connection away or closed it for
-	// cause: "max_connections", "too_large", "malformed", "read_timeout".
+	// cause: "max_connections", "too_large", "malformed", "read_timeout",
+	// "proxy_header".
 	ConnRejected(reason string)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/ldapwire"
+	"github.com/bindery/bindery/proxy/names"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -166,7 +167,7 @@ func (c *conn) handle(o *op) error {
 			return newError(ldap.LDAPResultUnavailableCriticalExtension, textCritical)
 		}
 	}
-	if c.identity().mustChange && !allowedWhenRestricted(o.msg) {
+	if ident := c.identity(); ident.mustChange && !c.allowedWhenRestricted(o.msg, ident) {
 		return newError(ldap.LDAPResultInsufficientAccessRights, textRestricted)
 	}
 	switch req := o.msg.Op.(type) {
@@ -196,13 +197,25 @@ func (c *conn) handle(o *op) error {
 }
 
 // allowedWhenRestricted lists what a must-change session may still do
-// (Unbind and Abandon never reach the handlers).
-func allowedWhenRestricted(m *ldapwire.Message) bool {
+// (Unbind and Abandon never reach the handlers): Bind, StartTLS, Password
+// Modify, and a base read of its own entry (nslcd's pam_authc_search BASE
+// and VuFind re-read the entry right after the bind).
+func (c *conn) allowedWhenRestricted(m *ldapwire.Message, ident identity) bool {
 	switch req := m.Op.(type) {
 	case *ldapwire.BindRequest:
 		return true
 	case *ldapwire.ExtendedRequest:
 		return req.OID == ldapwire.OIDStartTLS || req.OID == ldapwire.OIDPasswordModify
+	case *ldapwire.SearchRequest:
+		if req.Scope != ldapwire.ScopeBase || ident.kind != personIdentity {
+			return false
+		}
+		n, err := c.srv.parser().Parse(req.BaseDN)
+		if err != nil || n.Kind != names.Person {
+			return false
+		}
+		route, nid, ok := c.srv.routes.Load().Route(n.ID)
+		return ok && route.Name == ident.route && nid == ident.id
 	}
 	return false
 }

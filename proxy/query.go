@@ -50,9 +50,21 @@ func boundedIDs(p *ber.Packet) ([]string, bool) {
 			if len(p.Children) != 2 {
 				return false
 			}
-			if idAttributes[strings.ToLower(baseAttr(packetString(p.Children[0])))] {
+			attr := strings.ToLower(baseAttr(packetString(p.Children[0])))
+			switch {
+			case idAttributes[attr]:
 				ids = append(ids, packetString(p.Children[1]))
 				return true
+			case attr == "uidnumber":
+				// A reverse look-up: answered through the uidNumber store
+				// (posix.go), never by a listing.
+				return true
+			case attr == "memberuid":
+				return true // no person has one
+			case attr == "objectclass":
+				// Groups only: no person matches.
+				v := strings.ToLower(packetString(p.Children[1]))
+				return v == "posixgroup" || v == "groupofnames" || v == "groupofuniquenames"
 			}
 		}
 		return false
@@ -112,6 +124,9 @@ func (t *translator) translate(p *ber.Packet, sup bool, depth int) *backend.Filt
 		if !t.sees(attr) {
 			return filterFalse
 		}
+		if posixAttributes[strings.ToLower(attr)] {
+			return maybeFilter(sup) // computed by the proxy
+		}
 		if strings.EqualFold(attr, "memberOf") {
 			attr = "employeeType"
 		}
@@ -123,6 +138,10 @@ func (t *translator) translate(p *ber.Packet, sup bool, depth int) *backend.Filt
 		attr, value := baseAttr(packetString(p.Children[0])), packetString(p.Children[1])
 		if !t.sees(attr) {
 			return filterFalse
+		}
+		if posixAttributes[strings.ToLower(attr)] ||
+			(strings.EqualFold(attr, "objectClass") && strings.EqualFold(value, "posixAccount")) {
+			return maybeFilter(sup) // computed by the proxy
 		}
 		if strings.EqualFold(attr, "memberOf") {
 			n, err := t.parser.Parse(value)
@@ -140,7 +159,7 @@ func (t *translator) translate(p *ber.Packet, sup bool, depth int) *backend.Filt
 		if !t.sees(attr) {
 			return filterFalse
 		}
-		if strings.EqualFold(attr, "memberOf") {
+		if strings.EqualFold(attr, "memberOf") || posixAttributes[strings.ToLower(attr)] {
 			return maybeFilter(sup)
 		}
 		f := &backend.Filter{Op: backend.FilterSubstring, Attr: attr}

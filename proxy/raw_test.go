@@ -152,7 +152,7 @@ func TestMessageIDsOverTheWholeRange(t *testing.T) {
 }
 
 func TestAbandonCancelsSlowLookup(t *testing.T) {
-	e := newEnv(t, func(s *Server) { s.AllowAnonymous = true })
+	e := newEnv(t, nil)
 	e.pin.blockLookup = true
 	r := dialRaw(t, e.addr)
 	r.send(rawBind(1, serviceDN("ils"), "ils-secret"))

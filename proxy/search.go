@@ -53,6 +53,13 @@ func (c *conn) search(o *op, req *ldapwire.SearchRequest) error {
 		o.controls = append(o.controls, ldapwire.PagedResultsControl(0, nil))
 	}
 	ident := c.identity()
+	if isSubschemaDN(req.BaseDN) {
+		// Readable without binding, like the Root DSE (RFC 4512 §4.2).
+		if req.Scope != ldapwire.ScopeBase {
+			return c.sendEntries(o, req, filter, nil)
+		}
+		return c.sendEntries(o, req, filter, []*vEntry{c.srv.subschema()})
+	}
 	if strings.TrimSpace(req.BaseDN) == "" {
 		if req.Scope != ldapwire.ScopeBase {
 			if ident.kind == anonymous {
@@ -81,7 +88,10 @@ func (c *conn) search(o *op, req *ldapwire.SearchRequest) error {
 				containerEntry(t.people.String()), containerEntry(t.services.String()), containerEntry(t.groups.String()),
 			})
 		}
-		return c.searchPeople(o, req, filter, ident)
+		if err := c.searchPeople(o, req, filter, ident); err != nil {
+			return err
+		}
+		return c.appendPOSIXGroups(o, req, filter, ident)
 	case base.EqualFold(t.people):
 		if scope == ldapwire.ScopeBase {
 			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(t.people.String())})
@@ -90,6 +100,9 @@ func (c *conn) search(o *op, req *ldapwire.SearchRequest) error {
 	case base.EqualFold(t.services), base.EqualFold(t.groups):
 		if scope == ldapwire.ScopeBase {
 			return c.sendEntries(o, req, filter, []*vEntry{containerEntry(base.String())})
+		}
+		if base.EqualFold(t.groups) {
+			return c.appendPOSIXGroups(o, req, filter, ident)
 		}
 		return c.sendEntries(o, req, filter, nil)
 	case t.people.AncestorOfFold(base):
@@ -172,7 +185,43 @@ func (c *conn) lookup(o *op, route *Route, nid string) (*vEntry, error) {
 	if be == nil {
 		return nil, nil
 	}
-	return c.srv.personEntry(c.srv.parser().PersonDN(nid), be).restrict(o.visible(c.identity())), nil
+	e := c.srv.personEntry(c.srv.parser().PersonDN(nid), be)
+	c.posixify(o, e, be)
+	return e.restrict(o.visible(c.identity())), nil
+}
+
+// isSubschemaDN reports whether dn names the subschema subentry.
+func isSubschemaDN(dn string) bool {
+	d, err := ldap.ParseDN(dn)
+	if err != nil || len(d.RDNs) != 1 || len(d.RDNs[0].Attributes) != 1 {
+		return false
+	}
+	a := d.RDNs[0].Attributes[0]
+	return strings.EqualFold(a.Type, "cn") && strings.EqualFold(a.Value, "subschema")
+}
+
+// appendPOSIXGroups adds the POSIX groups that match the filter to a
+// search's answer (see posixGroups); on a paged search only to the first
+// page.
+func (c *conn) appendPOSIXGroups(o *op, req *ldapwire.SearchRequest, filter *ber.Packet, ident identity) error {
+	if c.srv.POSIX == nil {
+		return nil
+	}
+	if ctl, ok := ldapwire.FindControl(o.msg.Controls, ldapwire.OIDPagedResults); ok {
+		if _, cookie, err := ldapwire.DecodePagedResults(ctl.Value); err != nil || len(cookie) > 0 {
+			return nil
+		}
+	}
+	groups, err := c.posixGroups(o, ident, filter)
+	if err != nil {
+		return err
+	}
+	code, diag := o.code, o.diag
+	err = c.sendEntries(o, req, filter, groups)
+	if code != 0 {
+		o.code, o.diag = code, diag
+	}
+	return err
 }
 
 // canList reports whether the identity may list people (see
@@ -220,6 +269,11 @@ func (c *conn) searchPeople(o *op, req *ldapwire.SearchRequest, filter *ber.Pack
 		return c.listPeople(o, req, filter)
 	}
 	ids := filterIDs(filter)
+	owners, err := c.uidOwners(o, filterValues(filter, "uidnumber"))
+	if err != nil {
+		return err
+	}
+	ids = append(ids, owners...)
 	if len(ids) > maxFilterIDs {
 		return newError(ldap.LDAPResultAdminLimitExceeded, fmt.Sprintf("filter names more than %d IDs", maxFilterIDs))
 	}

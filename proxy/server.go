@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bindery/bindery/internal/ldapwire"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/bindery/bindery/proxy/names"
 	"github.com/go-ldap/ldap/v3"
 )
@@ -45,9 +47,11 @@ type Server struct {
 	Suffix string
 	// UPNSuffix is the domain of id@<UPNSuffix> bind names ("" disables them).
 	UPNSuffix string
-	// AllowAnonymous lets an anonymous bind (empty name and password)
-	// succeed; an anonymous session may read the Root DSE only.
-	AllowAnonymous bool
+	// DisallowAnonymous refuses an anonymous bind (empty name and
+	// password) with 48 inappropriateAuthentication, as slapd's
+	// "disallow bind_anon" does. By default it succeeds and the session
+	// is what an unbound one is: it may read the Root DSE and cn=Subschema.
+	DisallowAnonymous bool
 	// RequireTLS answers simple binds over cleartext with 13
 	// confidentialityRequired.
 	RequireTLS bool
@@ -58,7 +62,16 @@ type Server struct {
 	// locked account when the bind asked for the ppolicy control.
 	RevealLockout bool
 	// TLSConfig enables StartTLS on Serve and is used by ServeTLS (LDAPS).
+	// Its GetCertificate may change the certificate while serving.
 	TLSConfig *tls.Config
+	// ProxyProtocolFrom lists the load balancers whose connections begin
+	// with a PROXY protocol header (v1 or v2); the client address in it is
+	// the connection's client everywhere (throttle, service accounts'
+	// networks, logs, the audit trail). A listed sender's connection
+	// without a valid header within ReadTimeout, and an unlisted sender's
+	// connection that begins with a header, are closed and counted as
+	// rejected ("proxy_header"). Empty: off, no header is looked for.
+	ProxyProtocolFrom []netip.Prefix
 	// ReadTimeout bounds the time to read one message once its first byte
 	// has arrived, and the TLS handshake. Default 30s.
 	ReadTimeout time.Duration
@@ -129,6 +142,15 @@ type Server struct {
 	// Observer is told about every operation and connection (metrics, the
 	// audit log); nil: nobody.
 	Observer Observer
+	// POSIX, when set, adds the POSIX view (posixAccount people,
+	// posixGroup groups) for Linux clients; see posix.go.
+	POSIX *POSIX
+	// ExtraAttributes names the attributes that backends add beyond the
+	// built-in ones (e.g. mapped from the campus directory), published in
+	// cn=Subschema as directory strings.
+	ExtraAttributes []string
+
+	schemaState
 
 	routes atomic.Pointer[Routes]
 
@@ -145,8 +167,11 @@ type Server struct {
 	secretOnce sync.Once
 	secrets    []string // lower-cased SecretAttributes (secretAttrs)
 
+	proxyOnce   sync.Once
+	proxyPolicy *proxyhdr.Policy
+
 	throttleOnce sync.Once
-	thr          *throttle        // nil when ThrottleAfter is 0
+	thr          *throttle        // made once; off while its after is 0
 	throttleNow  func() time.Time // the throttle's clock (tests); nil: time.Now
 }
 
@@ -198,12 +223,25 @@ func (s *Server) bindTimeout() time.Duration {
 
 // throttle returns the per-(client, account) throttle, or nil when off.
 func (s *Server) throttle() *throttle {
+	t := s.throttleState()
+	if t.off() {
+		return nil
+	}
+	return t
+}
+
+func (s *Server) throttleState() *throttle {
 	s.throttleOnce.Do(func() {
-		if s.ThrottleAfter > 0 {
-			s.thr = newThrottle(s.ThrottleAfter, s.ThrottleWindow, s.ThrottleMaxDelay, s.ThrottlePairs, s.throttleNow)
-		}
+		s.thr = newThrottle(s.ThrottleAfter, s.ThrottleWindow, s.ThrottleMaxDelay, s.ThrottlePairs, s.throttleNow)
 	})
 	return s.thr
+}
+
+// SetThrottle changes ThrottleAfter and ThrottleWindow while serving (a
+// reload); pairs already held keep their failures. after 0 turns the
+// throttle off; window 0 keeps the window.
+func (s *Server) SetThrottle(after int, window time.Duration) {
+	s.throttleState().set(after, window)
 }
 
 func (s *Server) maxConnections() int  { return intOr(s.MaxConnections, DefaultMaxConnections) }
@@ -217,13 +255,21 @@ func (s *Server) Serve(l net.Listener) error {
 	return s.serve(l, false)
 }
 
-// ServeTLS accepts LDAPS connections on l, wrapping it with
-// tls.NewListener(TLSConfig). TLSConfig must be set.
+// ServeTLS accepts LDAPS connections on l, each wrapped with
+// tls.Server(conn, TLSConfig) (after its PROXY header, if any).
+// TLSConfig must be set.
 func (s *Server) ServeTLS(l net.Listener) error {
 	if s.TLSConfig == nil {
 		return errors.New("proxy: serve tls: TLSConfig is nil")
 	}
-	return s.serve(tls.NewListener(l, s.TLSConfig), true)
+	return s.serve(l, true)
+}
+
+func (s *Server) proxyProtocol() *proxyhdr.Policy {
+	s.proxyOnce.Do(func() {
+		s.proxyPolicy = &proxyhdr.Policy{From: s.ProxyProtocolFrom, Timeout: s.readTimeout()}
+	})
+	return s.proxyPolicy
 }
 
 func (s *Server) trackListener(l *net.Listener, add bool) bool {
@@ -279,20 +325,43 @@ func (s *Server) serve(l net.Listener, isTLS bool) error {
 			go s.refuse(nc)
 			continue
 		}
-		c := newConn(s, nc, isTLS)
-		if !s.trackConn(c, true) {
-			s.nconns.Add(-1)
-			nc.Close()
-			return ErrServerClosed
-		}
-		s.observer().ConnOpened()
-		go func() {
-			defer s.observer().ConnClosed()
-			defer s.nconns.Add(-1)
-			defer s.trackConn(c, false)
-			c.serve()
-		}()
+		go s.handle(nc, isTLS)
 	}
+}
+
+// handle serves one accepted connection: its PROXY header first (when
+// the policy is on; the slot is held for ReadTimeout at most), then TLS
+// for LDAPS, then the LDAP read loop.
+func (s *Server) handle(nc net.Conn, isTLS bool) {
+	defer s.nconns.Add(-1)
+	if pp := s.proxyProtocol(); pp.On() {
+		pc := pp.Wrap(nc).(*proxyhdr.Conn)
+		if err := pc.ReadHeader(); err != nil {
+			s.proxyRefused(pc.Peer(), err)
+			nc.Close()
+			return
+		}
+		nc = pc
+	}
+	if isTLS {
+		nc = tls.Server(nc, s.TLSConfig)
+	}
+	c := newConn(s, nc, isTLS)
+	if !s.trackConn(c, true) {
+		nc.Close()
+		return
+	}
+	s.observer().ConnOpened()
+	defer s.observer().ConnClosed()
+	defer s.trackConn(c, false)
+	c.serve()
+}
+
+// proxyRefused logs and counts a connection refused for its PROXY header
+// (or the lack of one).
+func (s *Server) proxyRefused(peer net.Addr, err error) {
+	s.logger().Warn("connection refused: PROXY header", "peer", peer.String(), "err", err)
+	s.observer().ConnRejected("proxy_header")
 }
 
 // isTemporary reports whether an accept error is worth retrying (too many

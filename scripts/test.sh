@@ -11,7 +11,13 @@
 # for the browser tests of the PIN page and the staff console
 # (scripts/lib/install-chromium.sh), and axe-core from npm for their
 # accessibility checks, into a cache folder outside the tree
-# (scripts/lib/install-axe.sh).
+# (scripts/lib/install-axe.sh). The client libraries of Koha, VuFind,
+# Keycloak, Python tools, and the nslcd / SSSD PAM stacks come from
+# scripts/lib/install-clients.sh (it puts back what pam-auth-update changes).
+# lintian, prometheus (promtool) and mtail check the package and
+# deploy/examples (scripts/lib/install-ops-tools.sh); as root, the package
+# test builds the .deb (scripts/package.sh), installs, upgrades and purges
+# it, leaving the machine as it found it.
 #
 #   FUZZTIME=30s scripts/test.sh   # longer fuzzing (default 10s per target)
 #   BINDERY_LONG=1 scripts/test.sh # full-size attack and load tests
@@ -37,6 +43,12 @@ install_postgres_if_missing
 # shellcheck source=lib/install-haproxy.sh
 . scripts/lib/install-haproxy.sh
 install_haproxy_if_missing
+# shellcheck source=lib/install-clients.sh
+. scripts/lib/install-clients.sh
+install_clients_if_missing
+# shellcheck source=lib/install-ops-tools.sh
+. scripts/lib/install-ops-tools.sh
+install_ops_tools_if_missing
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -50,7 +62,8 @@ go vet ./...
 echo "== go test -race"
 # The integration tests must not skip for want of slapd in CI.
 export BINDERY_REQUIRE_SLAPD=1
-# Nor for want of PostgreSQL or HAProxy (internal/pgtest, integration/multi_test.go).
+# Nor for want of PostgreSQL, HAProxy, mtail, promtool or dpkg (internal/pgtest,
+# integration/multi_test.go, examples_test.go, package_test.go).
 export BINDERY_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 45m ./...
 

@@ -5,10 +5,12 @@ import (
 	"net/http"
 )
 
-// clientAddr is the address a request comes from, as "host:port" when the
-// port is known: the one place both the PIN page and the staff console
-// read it (throttling, logs, the staff audit trail), so that a listener
-// behind a trusted proxy can substitute the forwarded address here.
+// clientAddr is the address a request comes from, as "host:port" (port 0
+// when a proxy did not say): the one place both the PIN page and the staff
+// console read it (throttling, logs, the staff audit trail). RemoteAddr is
+// already the client's: RealClient (clientaddr.go), wrapped around the
+// whole mux, puts there what a trusted proxy forwarded, and a listener
+// behind a PROXY-protocol balancer reports the client (internal/proxyhdr).
 func clientAddr(r *http.Request) string {
 	return r.RemoteAddr
 }

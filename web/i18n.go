@@ -53,7 +53,7 @@ var messages = map[string]map[string]string{
 		"hint.confirm":         "Type the same new PIN again, to be sure it is what you meant.",
 		"rules.heading":        "Your new PIN must:",
 		"rules.length":         "be %d to %d characters long",
-		"rules.classes":        "mix at least %d of these: letters (A-Z, a-z), digits (0-9), symbols such as $ # %%",
+		"rules.classes":        "use at least %d of: letters (A-Z, a-z), digits (0-9), special characters such as $ # %%",
 		"rules.classes1":       "contain letters, digits or symbols",
 		"rules.chars":          "use only letters, digits and keyboard symbols: no spaces, no accented or Chinese characters",
 		"rules.differ":         "be different from your current PIN",

@@ -117,6 +117,11 @@ type Config struct {
 	// PrimaryRetry is how long bindery keeps using a later URL after the
 	// first one failed before trying the first again. Default 30s.
 	PrimaryRetry time.Duration `toml:"-"`
+	// ObserveRequest, when set, is told the duration of every request
+	// sent upstream, op "bind" (service, anonymous and user binds) or
+	// "search", whether it succeeded or not (the server feeds
+	// bindery_upstream_request_duration_seconds with it). It must be quick.
+	ObserveRequest func(op string, d time.Duration) `toml:"-"`
 	// HealthInterval, when positive, starts a background health check
 	// (stopped by Close): right away and then every HealthInterval it
 	// Pings the directory (keeping State current) and dials connections

@@ -51,6 +51,14 @@ type conn struct {
 	// that user's identity until the next bind (see pool.neutralize).
 	asUser   bool
 	lastUsed time.Time
+	observe  func(op string, d time.Duration) // Config.ObserveRequest; nil: none
+}
+
+// timed reports the duration of one upstream request that started at t0.
+func (c *conn) timed(op string, t0 time.Time) {
+	if c.observe != nil {
+		c.observe(op, time.Since(t0))
+	}
 }
 
 // dial opens a connection to upstream idx: TCP (bounded by ctx and the
@@ -63,7 +71,7 @@ func dial(ctx context.Context, s *settings, idx int) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
-	c := &conn{nc: raw, raw: raw, urlIdx: idx, created: time.Now()}
+	c := &conn{nc: raw, raw: raw, urlIdx: idx, created: time.Now(), observe: s.ObserveRequest}
 	if up.ldaps {
 		tc := tls.Client(raw, up.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -180,6 +188,7 @@ func (c *conn) bind(ctx context.Context, dn, password string) error {
 		return err
 	}
 	defer end()
+	defer c.timed("bind", time.Now())
 	c.asUser = false
 	id, err := c.send(func(dst []byte, id int64) []byte { return ldapwire.AppendBindRequest(dst, id, dn, password, nil) })
 	if err != nil {
@@ -218,6 +227,7 @@ func (c *conn) search(ctx context.Context, req *ldap.SearchRequest) (*ldap.Searc
 		return nil, err
 	}
 	defer end()
+	defer c.timed("search", time.Now())
 	id, err := c.send(func(dst []byte, id int64) []byte { return ldapwire.AppendSearchRequest(dst, id, s, controls) })
 	if err != nil {
 		return nil, err

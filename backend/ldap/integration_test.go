@@ -480,3 +480,32 @@ func whoAmI(c *conn) (string, error) {
 	}
 	return string(resp.Value), nil
 }
+
+// TestObserveRequest: every upstream request is reported with its op,
+// the service bind, the user's search and the user's bind.
+func TestObserveRequest(t *testing.T) {
+	sl := startSlapd(t, false)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	b := newBackend(t, Config{Name: "campus", URLs: []string{sl.URL()}, BindDN: serviceDN, BindPassword: servicePW,
+		ObserveRequest: func(op string, d time.Duration) {
+			if d <= 0 {
+				t.Errorf("%s took %v", op, d)
+			}
+			mu.Lock()
+			seen[op]++
+			mu.Unlock()
+		}})
+	if _, ok, err := auth(b, "jchan", jchanPW); !ok || err != nil {
+		t.Fatalf("auth: %v %v", ok, err)
+	}
+	if _, ok, _ := auth(b, "jchan", "wrong-password"); ok {
+		t.Fatal("wrong password accepted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// One service bind, two searches (no lookup cache), two user binds.
+	if seen["search"] < 2 || seen["bind"] < 3 || len(seen) != 2 {
+		t.Fatalf("observed %v, want at least 2 searches and 3 binds, nothing else", seen)
+	}
+}

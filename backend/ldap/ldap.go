@@ -139,6 +139,39 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PingEach contacts every configured URL on its own, failover ones
+// included, with a new connection: dial, TLS, the service bind and a
+// Root DSE search, each within Timeout. It returns one error (nil: the
+// URL answered) per URL, in configured order, and updates State. It is
+// for `bindery --check --connect`; the pools are not touched.
+func (b *Backend) PingEach(ctx context.Context) []error {
+	req := ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, b.timeLimit(), false,
+		"(objectClass=*)", []string{"namingContexts"}, nil)
+	errs := make([]error, len(b.s.upstreams))
+	for i := range b.s.upstreams {
+		errs[i] = func() error {
+			ctx, cancel := context.WithTimeout(ctx, b.s.Timeout)
+			defer cancel()
+			c, err := dial(ctx, b.s, i)
+			if err != nil {
+				return err
+			}
+			defer c.close()
+			if err := b.serviceBind(ctx, c); err != nil {
+				return err
+			}
+			_, err = c.search(ctx, req)
+			return err
+		}()
+		if errs[i] != nil {
+			b.fo.down(i, errs[i])
+		} else {
+			b.fo.up(i)
+		}
+	}
+	return errs
+}
+
 // State reports what the backend last saw of each URL, in configured order.
 func (b *Backend) State() []backend.UpstreamState { return b.fo.snapshot() }
 

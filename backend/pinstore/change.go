@@ -52,7 +52,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 	}
 	if !req.Force && subtle.ConstantTimeCompare([]byte(pin), []byte(req.Old)) == 1 {
 		return "", fmt.Errorf("pinstore: %s: %w", op, &backend.PolicyError{Problems: []backend.PolicyProblem{
-			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
+			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
 	if perr := s.hashing(ctx, op, req.ClientAddr, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {

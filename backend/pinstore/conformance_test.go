@@ -77,6 +77,7 @@ var conformance = []struct {
 	{"ConcurrentAddPatron", testConcurrentAddPatron},
 	{"OtherStoreInvalidates", testOtherStoreInvalidates},
 	{"ListPatrons", testListPatrons},
+	{"UIDNumbers", testUIDNumbers},
 }
 
 // runConformance runs the suite with stores opened on env's driver.

@@ -80,23 +80,27 @@ func (p Policy) Check(pin string) error {
 			problems = append(problems, backend.PolicyProblem{
 				Code:     "bad_char",
 				Position: n,
-				Message:  fmt.Sprintf("character %d is not allowed: use only letters, digits and printable ASCII symbols", n),
+				Message:  fmt.Sprintf("PIN character %d is not allowed: use only letters, digits and printable ASCII symbols", n),
 			})
 			continue
 		}
 		classes |= c
 	}
+	// The words of the rules as the PIN page lists them ("PIN must be 10
+	// to 20 characters long"); binderyctl prints them and Password Modify
+	// puts them in the diagnostic of its 19.
 	var head []backend.PolicyProblem
+	length := fmt.Sprintf("PIN must be %d to %d characters long", p.MinLength, p.MaxLength)
 	if n < p.MinLength {
-		head = append(head, backend.PolicyProblem{Code: "too_short", Message: fmt.Sprintf("must be at least %d characters", p.MinLength)})
+		head = append(head, backend.PolicyProblem{Code: "too_short", Message: length})
 	}
 	if n > p.MaxLength {
-		head = append(head, backend.PolicyProblem{Code: "too_long", Message: fmt.Sprintf("must be at most %d characters", p.MaxLength)})
+		head = append(head, backend.PolicyProblem{Code: "too_long", Message: length})
 	}
 	if k := bitsSet(classes); k < p.MinClasses {
-		msg := fmt.Sprintf("must mix at least %d of: letters, digits, special characters", p.MinClasses)
+		msg := fmt.Sprintf("PIN must use at least %d of: letters, digits, special characters", p.MinClasses)
 		if p.MinClasses == 1 {
-			msg = "must contain letters, digits or special characters"
+			msg = "PIN must use letters, digits or special characters"
 		}
 		head = append(head, backend.PolicyProblem{Code: "too_few_classes", Message: msg})
 	}

@@ -75,9 +75,9 @@ func TestPolicyCheck(t *testing.T) {
 
 func TestPolicyMessages(t *testing.T) {
 	err := DefaultPolicy.Check("ab é")
-	want := "PIN fails the rules: must be at least 10 characters; must mix at least 2 of: letters, digits, special characters; " +
-		"character 3 is not allowed: use only letters, digits and printable ASCII symbols; " +
-		"character 4 is not allowed: use only letters, digits and printable ASCII symbols"
+	want := "PIN fails the rules: PIN must be 10 to 20 characters long; PIN must use at least 2 of: letters, digits, special characters; " +
+		"PIN character 3 is not allowed: use only letters, digits and printable ASCII symbols; " +
+		"PIN character 4 is not allowed: use only letters, digits and printable ASCII symbols"
 	if err == nil || err.Error() != want {
 		t.Errorf("Check = %v\nwant %s", err, want)
 	}

@@ -108,4 +108,15 @@ CREATE INDEX patrons_lower_email ON patrons (lower(email));`,
 	// activity page).
 	`ALTER TABLE staff_audit ADD COLUMN addr TEXT NOT NULL DEFAULT '';
 CREATE INDEX staff_audit_operator ON staff_audit (operator, seq);`,
+
+	// 6: the uidNumbers of the POSIX view (posixnumbers.go). A row is never
+	// deleted: a number stays retired after its account is gone, so it is
+	// never given to someone else. id is the account's login ID when last
+	// seen, for reverse look-ups (uidNumber=N).
+	`CREATE TABLE posix_uids (
+	uid_number  BIGINT PRIMARY KEY,
+	uuid        TEXT   NOT NULL UNIQUE,
+	id          TEXT   NOT NULL,
+	assigned_at BIGINT NOT NULL
+);`,
 }

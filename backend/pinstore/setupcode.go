@@ -246,7 +246,7 @@ func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr s
 	}
 	if otpOK && subtle.ConstantTimeCompare([]byte(newPIN), []byte(code)) == 1 {
 		return fmt.Errorf("pinstore: %s: %w", op, &backend.PolicyError{Problems: []backend.PolicyProblem{
-			{Code: "same_as_old", Message: "must differ from the current PIN"}}})
+			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
 	if perr := s.hashing(ctx, op, clientAddr, func() { hash, err = passhash.Hash(newPIN, s.hash) }); perr != nil {

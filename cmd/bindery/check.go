@@ -6,15 +6,43 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/config"
 )
 
+// eachPinger is a backend with several upstream URLs that can contact
+// each on its own (the ldap backend's PingEach).
+type eachPinger interface {
+	PingEach(ctx context.Context) []error
+}
+
+// runCheck is `bindery --check`: the configuration has been parsed and
+// validated; the files and folders start-up opens are tried as this user
+// (config.CheckFiles), and with --connect every backend is reached.
+func runCheck(cfg *config.Config, connect bool, stdout, stderr io.Writer) int {
+	probs, warnings := cfg.CheckFiles()
+	if len(probs) > 0 {
+		fmt.Fprintf(stderr, "bindery: %s: the server would not start: %v\n", cfg.Path, probs)
+		return 1
+	}
+	for _, w := range append(warnings, cfg.Warnings()...) {
+		fmt.Fprintf(stderr, "bindery: warning: %s\n", w)
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",
+		cfg.Path, len(cfg.Routes), len(cfg.Backends), len(cfg.ServiceAccounts))
+	if connect {
+		return checkConnect(cfg, stdout)
+	}
+	return 0
+}
+
 // checkConnect opens every backend and reaches it: each PIN store answers
-// a query, each upstream directory accepts the service bind on each URL.
-// It prints one line per check and returns the exit status.
+// a query, each upstream directory accepts the service bind on every URL,
+// failover ones included. It prints one line per check and returns the
+// exit status.
 func checkConnect(cfg *config.Config, out io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -51,13 +79,38 @@ func checkConnect(cfg *config.Config, out io.Writer) int {
 			fmt.Fprintf(out, "ok    backend %s (%s, nothing to reach)\n", name, cfg.Backends[name].Type)
 			continue
 		}
-		err := p.Ping(ctx)
-		report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
+		pe, ok := backend.As[eachPinger](b)
+		if !ok {
+			err := p.Ping(ctx)
+			report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
+			continue
+		}
+		// Every URL on its own, failover ones included.
+		errs := pe.PingEach(ctx)
+		var urls []string
 		for _, u := range upstreamState(rt, name) {
-			if u.Up {
-				fmt.Fprintf(out, "        %s up\n", u.URL)
-			} else if u.LastError != "" {
-				fmt.Fprintf(out, "        %s down: %s\n", u.URL, u.LastError)
+			urls = append(urls, u.URL)
+		}
+		if len(urls) != len(errs) {
+			report(false, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), fmt.Errorf("%d URLs but %d answers", len(urls), len(errs)))
+			continue
+		}
+		var failed []string
+		for i, err := range errs {
+			if err != nil {
+				failed = append(failed, urls[i])
+			}
+		}
+		var err error
+		if len(failed) > 0 {
+			err = fmt.Errorf("%d of %d URLs did not answer: %s", len(failed), len(urls), strings.Join(failed, ", "))
+		}
+		report(err == nil, fmt.Sprintf("backend %s (%s)", name, cfg.Backends[name].Type), err)
+		for i, e := range errs {
+			if e == nil {
+				fmt.Fprintf(out, "        %s up\n", urls[i])
+			} else {
+				fmt.Fprintf(out, "        %s down: %v\n", urls[i], e)
 			}
 		}
 	}

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/bindery/bindery/internal/audit"
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/metrics"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -25,12 +28,61 @@ type observability struct {
 	audit   *audit.Log
 	http    *http.Server
 	web     *http.Server // the PIN page on its own [web] listen; nil when it shares http (web.go)
+	// page is the server that serves the PIN page (web or http), whose
+	// listener takes PROXY headers from [server] proxy_protocol_from.
+	page    *http.Server
+	proxy   *proxyhdr.Policy
 	current *atomic.Pointer[config.Runtime]
 	serving atomic.Bool // the LDAP listeners are up
+
+	// Counters read from the runtimes' parts (PIN stores, caches, hashing
+	// pools) are summed over every runtime a reload ever made, so they
+	// never go backwards: live runtimes are read at scrape time, a
+	// runtime's last values move into retired when it is closed.
+	mu       sync.Mutex
+	live     []*config.Runtime
+	retired  map[string]float64
+	counters map[string]func(*config.Runtime) float64
+}
+
+// counter registers a counter summed over every runtime (see
+// observability.live); key must be unique.
+func (o *observability) counter(name, help string, labels map[string]string, fn func(*config.Runtime) float64) {
+	key := name + fmt.Sprint(labels)
+	o.mu.Lock()
+	o.counters[key] = fn
+	o.mu.Unlock()
+	o.metrics.CounterFunc(name, help, labels, func() float64 {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		v := o.retired[key]
+		for _, rt := range o.live {
+			v += fn(rt)
+		}
+		return v
+	})
+}
+
+// adopt counts a new runtime's counters from now on.
+func (o *observability) adopt(rt *config.Runtime) {
+	o.mu.Lock()
+	o.live = append(o.live, rt)
+	o.mu.Unlock()
+}
+
+// retire keeps a runtime's last counter values before it is closed.
+func (o *observability) retire(rt *config.Runtime) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for key, fn := range o.counters {
+		o.retired[key] += fn(rt)
+	}
+	o.live = slices.DeleteFunc(o.live, func(x *config.Runtime) bool { return x == rt })
 }
 
 func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime]) (*observability, error) {
-	o := &observability{metrics: metrics.New(), current: current}
+	o := &observability{metrics: metrics.New(), current: current,
+		retired: map[string]float64{}, counters: map[string]func(*config.Runtime) float64{}}
 	if cfg.Log.AuditFile != "" {
 		a, err := audit.New(audit.Options{
 			Path:     cfg.Log.AuditFile,
@@ -51,6 +103,9 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		}
 		return 0
 	})
+	// The hashing pool is the process's: a reload's runtime shares it
+	// (config.Rebuild), so it is read from the current runtime, not summed
+	// over the runtimes alive.
 	m.CounterFunc("hash_refused_total", "Password verifications refused with 51 busy: the expected wait for a hashing worker was past [hashing] max_wait, or the bind's deadline passed while it waited.", nil, func() float64 {
 		if rt := current.Load(); rt != nil {
 			return float64(rt.HashPool.Stats().Refused)
@@ -69,12 +124,10 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		}
 		return 0
 	})
-	m.CounterFunc("lockouts_total", "Accounts locked after too many wrong PINs (all PIN stores, since start).", nil, func() float64 {
+	o.counter("lockouts_total", "Accounts locked after too many wrong PINs (all PIN stores, since start).", nil, func(rt *config.Runtime) float64 {
 		var n uint64
-		if rt := current.Load(); rt != nil {
-			for _, st := range rt.Stores {
-				n += st.Lockouts()
-			}
+		for _, st := range rt.Stores {
+			n += st.Lockouts()
 		}
 		return float64(n)
 	})
@@ -87,8 +140,8 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 	sort.Strings(names)
 	for _, name := range names {
 		name := name
-		stats := func() cache.Stats {
-			if rt := current.Load(); rt != nil {
+		stats := func(rt *config.Runtime) cache.Stats {
+			if rt != nil {
 				if c, ok := backend.As[*cache.Cache](rt.Backends[name]); ok {
 					return c.Stats()
 				}
@@ -96,12 +149,12 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 			return cache.Stats{}
 		}
 		lbl := map[string]string{"backend": name}
-		m.CounterFunc("cache_hits_total", "Binds answered from the cache (positive, negative or stale).", lbl, func() float64 {
-			s := stats()
+		o.counter("cache_hits_total", "Binds answered from the cache (positive, negative or stale).", lbl, func(rt *config.Runtime) float64 {
+			s := stats(rt)
 			return float64(s.Hits + s.NegativeHits + s.StaleHits)
 		})
-		m.CounterFunc("cache_misses_total", "Binds that went to the backend.", lbl, func() float64 { return float64(stats().Misses) })
-		m.GaugeFunc("cache_entries", "Successful binds held in the cache.", lbl, func() float64 { return float64(stats().Entries) })
+		o.counter("cache_misses_total", "Binds that went to the backend.", lbl, func(rt *config.Runtime) float64 { return float64(stats(rt).Misses) })
+		m.GaugeFunc("cache_entries", "Successful binds held in the cache.", lbl, func() float64 { return float64(stats(current.Load()).Entries) })
 		if lc := cfg.Backends[name].LDAP(); lc != nil {
 			for _, u := range lc.URLs {
 				u := u
@@ -177,19 +230,23 @@ func (o *observability) ready(ctx context.Context) []metrics.Check {
 	return checks
 }
 
-// startHTTP serves the HTTP endpoints (and the PIN page) until shutdown.
-// A server with a TLSConfig serves HTTPS.
-func (o *observability) startHTTP(logger *slog.Logger) error {
+// startHTTP serves the HTTP endpoints (and the PIN page) until shutdown,
+// on listeners from listen ("http" or "web"). A server with a TLSConfig
+// serves HTTPS; the page's listener takes PROXY headers when on.
+func (o *observability) startHTTP(logger *slog.Logger, listen func(name, addr string) (net.Listener, error)) error {
 	for _, s := range []struct {
-		srv  *http.Server
-		what string
-	}{{o.http, "metrics and health"}, {o.web, "the PIN page"}} {
+		srv        *http.Server
+		name, what string
+	}{{o.http, "http", "metrics and health"}, {o.web, "web", "the PIN page"}} {
 		if s.srv == nil {
 			continue
 		}
-		l, err := net.Listen("tcp", s.srv.Addr)
+		l, err := listen(s.name, s.srv.Addr)
 		if err != nil {
-			return fmt.Errorf("http listen: %w", err)
+			return fmt.Errorf("%s listen: %w", s.name, err)
+		}
+		if s.srv == o.page && o.proxy.On() {
+			l = &proxyhdr.Listener{Listener: l, Policy: o.proxy}
 		}
 		logger.Info("serving "+s.what, "http", l.Addr().String(), "https", s.srv.TLSConfig != nil)
 		srv := s.srv

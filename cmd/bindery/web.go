@@ -17,6 +17,7 @@ import (
 	"github.com/bindery/bindery/internal/config"
 	"github.com/bindery/bindery/internal/desk"
 	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/bindery/bindery/proxy"
 	"github.com/bindery/bindery/web"
 )
@@ -26,20 +27,24 @@ import (
 // [staff] enabled. They are served on the [http] server (next to metrics
 // and health) when they share its listen address, else on their own
 // server. With [server.tls] the listener serves HTTPS with the LDAP
-// certificate; a plain-HTTP listener on a non-loopback address is warned
-// about (and refused for the console by validation). srv is the serving
-// LDAP server: the console's log-ins go through its routes and throttle.
-func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], srv *proxy.Server, obs *observability, logger *slog.Logger) error {
+// certificate (tlsCfg, which follows certificate reloads); a plain-HTTP
+// listener on a non-loopback address is warned about (and refused for the
+// console by validation). The listener takes PROXY headers from [server]
+// proxy_protocol_from, and every request's client address comes from
+// [web] trusted_proxies' forwarding headers (web.RealClient, around the
+// whole mux). srv is the serving LDAP server: the console's log-ins go
+// through its routes and throttle.
+func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], srv *proxy.Server, obs *observability, logger *slog.Logger, tlsCfg *tls.Config) error {
 	if !cfg.Web.Enabled && !cfg.Staff.Enabled {
 		return nil
 	}
-	var tlsCfg *tls.Config
-	if t := cfg.Server.TLS; t != nil {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return fmt.Errorf("web: server.tls: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	obs.proxy = &proxyhdr.Policy{
+		From:    cfg.Server.ProxyProtocolFrom.Prefixes(),
+		Timeout: config.Duration(cfg.Server.ReadTimeout, proxy.DefaultReadTimeout),
+		Refused: func(peer net.Addr, err error) {
+			logger.Warn("web: connection refused: PROXY header", "peer", peer.String(), "err", err)
+			obs.metrics.ConnRejected("proxy_header")
+		},
 	}
 	mux := http.NewServeMux()
 	home := "/pin/"
@@ -67,10 +72,12 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], srv *
 		logger.Warn("web: the PIN page is served over plain HTTP on a non-loopback address: PINs cross the network "+
 			"unencrypted; configure [server.tls] or serve it behind an HTTPS proxy", "listen", addr)
 	}
+	trusted := cfg.Web.TrustedProxies.Prefixes()
 	if obs.http != nil && addr == obs.http.Addr {
 		mux.Handle("/", obs.http.Handler)
-		obs.http.Handler = mux
+		obs.http.Handler = web.RealClient(trusted, mux)
 		obs.http.TLSConfig = tlsCfg
+		obs.page = obs.http
 		return nil
 	}
 	mux.Handle("/{$}", http.RedirectHandler(home, http.StatusSeeOther))
@@ -80,7 +87,7 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], srv *
 	}
 	obs.web = &http.Server{
 		Addr:              addr,
-		Handler:           mux,
+		Handler:           web.RealClient(trusted, mux),
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       readTimeout,
@@ -88,6 +95,7 @@ func setupWeb(cfg *config.Config, current *atomic.Pointer[config.Runtime], srv *
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
+	obs.page = obs.web
 	return nil
 }
 

@@ -213,6 +213,7 @@ func printExplanation(w io.Writer, ex *explanation) error {
 	}
 	switch {
 	case ex.Campus != nil:
+		row("State", "campus login: the campus directory owns the password") // the README's table
 		row("Password", ex.Campus.Directory)
 		if ex.Campus.Listed != nil {
 			row("In the list", yesNo(*ex.Campus.Listed))

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -170,5 +173,24 @@ dsn = "`+dir+`/pins.db"
 	ex := e.explainJSON("jchan", 0)
 	if ex.Campus == nil || len(ex.Campus.URLs) != 2 || ex.Campus.PatronBackend != "pins" {
 		t.Errorf("json: %+v", ex.Campus)
+	}
+}
+
+// TestExplainCampusStateAsTheREADMESays: the README's table of what
+// explain says has a "campus login" row; explain of a campus ID prints
+// that on its State line.
+func TestExplainCampusStateAsTheREADMESays(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`(?m)^\| (campus login) \| (.+) \|$`).FindSubmatch(readme)
+	if row == nil {
+		t.Fatal("the README's explain table has no campus login row")
+	}
+	r := newEnv(t).ok("", "explain", "jchan")
+	state := regexp.MustCompile(`(?m)^State\s+(.*)$`).FindStringSubmatch(r.out)
+	if state == nil || !strings.HasPrefix(state[1], string(row[1])) {
+		t.Fatalf("explain jchan prints State %q, want it to begin with the README's %q:\n%s", state, row[1], r.out)
 	}
 }

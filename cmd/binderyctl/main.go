@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/user"
 	"strings"
+
+	"github.com/bindery/bindery/internal/version"
 )
 
 // DefaultConfigPath is where binderyctl looks for the configuration when
@@ -75,6 +77,7 @@ func (a *app) main(args []string) int {
 	cfgPath := fs.String("config", "", "configuration file")
 	operator := fs.String("operator", "", "who is acting, for the staff audit trail")
 	jsonOut := fs.Bool("json", false, "machine-readable output")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			a.usage(a.stdout)
@@ -82,6 +85,10 @@ func (a *app) main(args []string) int {
 		}
 		a.errorf("%v (see `binderyctl help`)", err)
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(a.stdout, "binderyctl", version.Get())
+		return 0
 	}
 	a.json = *jsonOut
 	a.cfgPath, a.cfgExplicit = *cfgPath, *cfgPath != ""
@@ -151,11 +158,13 @@ func (a *app) usage(w io.Writer) {
 	fmt.Fprintf(w, `binderyctl: bindery's counter-staff and admin tool
 
 usage: binderyctl [--config FILE] [--operator NAME] [--json] COMMAND [ARGS]
+       binderyctl --version
 
 global flags:
   --config FILE    configuration (default %s; env BINDERY_CONFIG)
   --operator NAME  who is acting, recorded in the staff audit trail (default: your login)
   --json           machine-readable output
+  --version        print the version, commit and Go version, and exit
 
 commands:
 `, DefaultConfigPath)

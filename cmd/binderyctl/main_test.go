@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bindery/bindery/internal/version"
 )
 
 func TestHelp(t *testing.T) {
@@ -107,5 +109,16 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags(newFlags("t"), []string{"-h"}); err != flag.ErrHelp {
 		t.Errorf("-h: %v", err)
+	}
+}
+
+func TestVersionFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--version"}, strings.NewReader(""), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := "binderyctl " + version.Get().String() + "\n"
+	if out.String() != want || !strings.Contains(want, "(commit ") {
+		t.Fatalf("--version printed %q, want %q", out.String(), want)
 	}
 }

@@ -43,10 +43,10 @@ func TestPinSetPolicy(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"abc", []string{"must be at least 10 characters", "must mix at least 2 of"}, []string{"at most"}},
-		{"abcdefghijklmn", []string{"must mix at least 2 of: letters, digits, special characters"}, []string{"at least 10"}},
+		{"abc", []string{"PIN must be 10 to 20 characters long", "PIN must use at least 2 of"}, []string{"at most"}},
+		{"abcdefghijklmn", []string{"PIN must use at least 2 of: letters, digits, special characters"}, []string{"characters long"}},
 		{"Julac PIN 2026", []string{"character 6 is not allowed", "character 10 is not allowed"}, []string{"at least 10", "mix"}},
-		{"Aa1" + strings.Repeat("x", 30), []string{"must be at most 20 characters"}, []string{"mix"}},
+		{"Aa1" + strings.Repeat("x", 30), []string{"PIN must be 10 to 20 characters long"}, []string{"use at least"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.pin, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestPinSetTerminal(t *testing.T) {
 		want      string
 	}{
 		{"differ", []string{"Julac-PIN-2026", "Julac-PIN-2027"}, 1, 2, "the two entries differ"},
-		{"bad first entry", []string{"short", "short"}, 1, 1, "must be at least 10 characters"},
+		{"bad first entry", []string{"short", "short"}, 1, 1, "PIN must be 10 to 20 characters long"},
 		{"nothing typed", []string{""}, 1, 1, "no new PIN for CU1234567 entered"},
 		{"match", []string{"Julac-PIN-2026", "Julac-PIN-2026"}, 0, 2, "PIN set for CU1234567"},
 	}

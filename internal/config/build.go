@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/bindery/bindery/backend/static"
 	"github.com/bindery/bindery/internal/hashpool"
 	"github.com/bindery/bindery/internal/passhash"
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -76,17 +78,26 @@ func NewLogger(l Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// Hooks are the process's observers, handed by Build to what it opens;
+// they outlive reloads (metrics), so nothing they count starts over.
+type Hooks struct {
+	// UpstreamRequest is told the duration of every request an ldap
+	// backend sends upstream (op "bind" or "search").
+	UpstreamRequest func(backend, op string, d time.Duration)
+}
+
 // Build opens every backend and assembles the server, with a new hashing
-// pool. On error, whatever was opened is closed again.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger) (*Runtime, error) {
-	return build(ctx, cfg, logger, nil)
+// pool. On error, whatever was opened is closed again. At most one Hooks
+// is used.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks) (*Runtime, error) {
+	return build(ctx, cfg, logger, nil, hooks)
 }
 
 // Rebuild is Build for a reload: the new Runtime shares prev's hashing
 // pool, which takes the new [hashing] settings once the build succeeded
 // (callers already waiting keep their place), and the duty to close it.
-func Rebuild(ctx context.Context, cfg *Config, logger *slog.Logger, prev *Runtime) (*Runtime, error) {
-	rt, err := build(ctx, cfg, logger, prev.HashPool)
+func Rebuild(ctx context.Context, cfg *Config, logger *slog.Logger, prev *Runtime, hooks ...Hooks) (*Runtime, error) {
+	rt, err := build(ctx, cfg, logger, prev.HashPool, hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +106,13 @@ func Rebuild(ctx context.Context, cfg *Config, logger *slog.Logger, prev *Runtim
 	return rt, nil
 }
 
-func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool.Pool) (_ *Runtime, err error) {
+func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool.Pool, hooks []Hooks) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	var h Hooks
+	if len(hooks) > 0 {
+		h = hooks[0]
 	}
 	owns := pool == nil
 	if owns {
@@ -120,7 +135,7 @@ func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool
 			rt.Close()
 		}
 	}()
-	env := openEnv{cfg: cfg, logger: logger, pool: rt.HashPool}
+	env := openEnv{cfg: cfg, logger: logger, pool: rt.HashPool, hooks: h}
 	cacheOpts, cacheOn := cfg.CacheOptions()
 	for _, name := range sortedKeys(cfg.Backends) {
 		b := cfg.Backends[name]
@@ -147,27 +162,28 @@ func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool
 
 	s := cfg.Server
 	srv := &proxy.Server{
-		Suffix:           s.Suffix,
-		UPNSuffix:        s.UPNSuffix,
-		AllowAnonymous:   s.AllowAnonymous,
-		RequireTLS:       s.RequireTLS,
-		Diagnostics:      s.Diagnostics,
-		RevealLockout:    cfg.Lockout.Reveal,
-		ReadTimeout:      Duration(s.ReadTimeout, 0),
-		IdleTimeout:      Duration(s.IdleTimeout, 0),
-		WriteTimeout:     Duration(s.WriteTimeout, 0),
-		MaxConnections:   s.MaxConnections,
-		MaxRequestBytes:  s.MaxRequestBytes,
-		MaxOpsPerConn:    s.MaxOpsPerConn,
-		BusyBackoff:      Duration(s.BusyBackoff, proxy.DefaultBusyBackoff),
-		SizeLimit:        s.SizeLimit,
-		TimeLimit:        Duration(s.TimeLimit, 0),
-		ThrottleAfter:    *cfg.Lockout.ThrottleAfter,
-		ThrottleWindow:   Duration(cfg.Lockout.Window, 0),
-		HashWait:         pool.MaxWait,
-		SecretAttributes: cfg.Log.SecretAttributes,
-		Logger:           logger,
-		VendorVersion:    Version,
+		Suffix:            s.Suffix,
+		UPNSuffix:         s.UPNSuffix,
+		DisallowAnonymous: !*s.AllowAnonymous,
+		RequireTLS:        s.RequireTLS,
+		Diagnostics:       s.Diagnostics,
+		RevealLockout:     cfg.Lockout.Reveal,
+		ReadTimeout:       Duration(s.ReadTimeout, 0),
+		IdleTimeout:       Duration(s.IdleTimeout, 0),
+		WriteTimeout:      Duration(s.WriteTimeout, 0),
+		MaxConnections:    s.MaxConnections,
+		MaxRequestBytes:   s.MaxRequestBytes,
+		MaxOpsPerConn:     s.MaxOpsPerConn,
+		BusyBackoff:       Duration(s.BusyBackoff, proxy.DefaultBusyBackoff),
+		SizeLimit:         s.SizeLimit,
+		TimeLimit:         Duration(s.TimeLimit, 0),
+		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
+		ThrottleWindow:    Duration(cfg.Lockout.Window, 0),
+		HashWait:          pool.MaxWait,
+		SecretAttributes:  cfg.Log.SecretAttributes,
+		Logger:            logger,
+		VendorVersion:     version.Get().String(),
+		ProxyProtocolFrom: s.ProxyProtocolFrom.Prefixes(),
 	}
 	if s.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(s.TLS.CertFile, s.TLS.KeyFile)
@@ -177,13 +193,14 @@ func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		rt.ListenTLS = s.TLS.ListenTLS
 	}
+	if srv.POSIX, err = cfg.POSIX.view(cfg, rt); err != nil {
+		return nil, err
+	}
+	srv.ExtraAttributes = cfg.extraAttributes()
 	srv.SetRoutes(routes)
 	rt.Server = srv
 	return rt, nil
 }
-
-// Version is bindery's version, shown as vendorVersion in the Root DSE.
-var Version = "0.1.0-dev"
 
 // buildRoutes builds routes and service accounts over backends already
 // opened, each behind its cache (used again on reload).
@@ -268,11 +285,15 @@ type openEnv struct {
 	name   string
 	logger *slog.Logger
 	pool   *hashpool.Pool
+	hooks  Hooks
 }
 
 func openLDAP(_ context.Context, env openEnv, bc BackendConfig) (backend.Authenticator, error) {
 	c := *bc.(*ldapbackend.Config)
-	c.Name, c.Logger = env.name, env.logger.With("backend", env.name)
+	c.Name, c.Logger = env.name, env.logger // the package names the backend in each line itself
+	if f, name := env.hooks.UpstreamRequest, env.name; f != nil {
+		c.ObserveRequest = func(op string, d time.Duration) { f(name, op, d) }
+	}
 	return ldapbackend.New(c)
 }
 
@@ -377,4 +398,27 @@ func (c *Config) CacheOptions() (cache.Options, bool) {
 		MaxEntries:    c.Cache.MaxEntries,
 		ServeStaleFor: Duration(c.Cache.ServeStaleFor, 0),
 	}, true
+}
+
+// extraAttributes lists the virtual attributes that ldap backends map
+// beyond the built-in ones (for cn=Subschema), sorted.
+func (c *Config) extraAttributes() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, b := range c.Backends {
+		l := b.LDAP()
+		if l == nil {
+			continue
+		}
+		for virt, up := range l.Attributes {
+			k := strings.ToLower(virt)
+			if up == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			out = append(out, virt)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Lockout         Lockout          `toml:"lockout"`
 	Cache           Cache            `toml:"cache"`
 	Hashing         Hashing          `toml:"hashing"`
+	POSIX           POSIX            `toml:"posix"`
 	ServiceAccounts []ServiceAccount `toml:"service_account"`
 	Routes          []Route          `toml:"route"`
 	// Backends are the [backend.NAME] tables (decoded by decodeBackends).
@@ -83,7 +84,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cfg := &doc.Config
-	probs := cfg.decodeBackends(&md, doc.Backend)
+	probs := append(placeholders(string(data)), cfg.decodeBackends(&md, doc.Backend)...)
 	for _, k := range md.Undecoded() {
 		if k[0] != "backend" { // decodeBackends reports those
 			probs.add("%s: unknown key", k)
@@ -114,6 +115,7 @@ func (c *Config) applyDefaults() {
 	c.PINPolicy.applyDefaults()
 	c.Lockout.applyDefaults()
 	c.Cache.applyDefaults()
+	c.POSIX.applyDefaults()
 	if c.Web.SetupCodeTTL == "" {
 		c.Web.SetupCodeTTL = DefaultSetupCodeTTL.String()
 	}
@@ -138,6 +140,7 @@ func (c *Config) validate() Problems {
 	p = append(p, c.Lockout.validate()...)
 	p = append(p, c.Cache.validate()...)
 	p = append(p, c.Hashing.validate()...)
+	p = append(p, c.POSIX.validate(c)...)
 	p = append(p, validateServiceAccounts(c.ServiceAccounts)...)
 	p = append(p, c.validateRoutes()...)
 	p = append(p, c.validateBackends()...)

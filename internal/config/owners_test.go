@@ -87,7 +87,7 @@ func leafPath(key toml.Key, declared map[string][]owner) string {
 // a key the configuration does not reach (a second declaration).
 func TestEveryKeyHasOneOwner(t *testing.T) {
 	files := []string{"../../configs/example.toml", "../../configs/demo.toml",
-		"../../configs/cluster.toml", "../../deploy/examples/bindery.toml"}
+		"../../configs/cluster.toml", "../../deploy/examples/bindery.toml", "../../deploy/debian/bindery.toml"}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

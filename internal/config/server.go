@@ -7,10 +7,12 @@ import (
 // Server is [server]. Limits left out take the proxy's defaults
 // (proxy.DefaultReadTimeout and the others).
 type Server struct {
-	Listen          string `toml:"listen"`
-	Suffix          string `toml:"suffix"`
-	UPNSuffix       string `toml:"upn_suffix"`
-	AllowAnonymous  bool   `toml:"allow_anonymous"`
+	Listen    string `toml:"listen"`
+	Suffix    string `toml:"suffix"`
+	UPNSuffix string `toml:"upn_suffix"`
+	// AllowAnonymous: an anonymous bind succeeds (default true); false
+	// answers it 48.
+	AllowAnonymous  *bool  `toml:"allow_anonymous"`
 	RequireTLS      bool   `toml:"require_tls"`
 	Diagnostics     string `toml:"diagnostics"`
 	IdleTimeout     string `toml:"idle_timeout"`
@@ -29,7 +31,10 @@ type Server struct {
 	// TimeLimit bounds a listing answer or page (default
 	// proxy.DefaultTimeLimit).
 	TimeLimit string `toml:"time_limit"`
-	TLS       *TLS   `toml:"tls"`
+	// ProxyProtocolFrom lists the load balancers that send a PROXY
+	// protocol header on the LDAP, LDAPS and web listeners (empty = off).
+	ProxyProtocolFrom Networks `toml:"proxy_protocol_from"`
+	TLS               *TLS     `toml:"tls"`
 }
 
 // TLS is [server.tls].
@@ -61,6 +66,9 @@ type HTTP struct {
 func (s *Server) applyDefaults() {
 	if s.Listen == "" {
 		s.Listen = DefaultListen
+	}
+	if s.AllowAnonymous == nil {
+		s.AllowAnonymous = new(true)
 	}
 	if s.MaxConnections == 0 {
 		s.MaxConnections = proxy.DefaultMaxConnections
@@ -98,6 +106,7 @@ func (s *Server) validate() Problems {
 	if s.MaxConnections < 0 {
 		p.add("server.max_connections: must be positive")
 	}
+	s.ProxyProtocolFrom.check(&p, "server.proxy_protocol_from")
 	if s.MaxRequestBytes < 0 || (s.MaxRequestBytes > 0 && s.MaxRequestBytes < 512) {
 		p.add("server.max_request_bytes: must be at least 512")
 	}

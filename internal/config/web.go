@@ -17,6 +17,9 @@ type Web struct {
 	// BaseURL, when set, is printed by binderyctl with each set-up code
 	// (e.g. "https://library.example.edu:8443").
 	BaseURL string `toml:"base_url"`
+	// TrustedProxies are the HTTP reverse proxies whose X-Forwarded-For
+	// and Forwarded headers name the client (empty = none).
+	TrustedProxies Networks `toml:"trusted_proxies"`
 }
 
 // DefaultSetupCodeTTL is the default [web] setup_code_ttl: 14 days.
@@ -32,6 +35,7 @@ func (w *Web) validate(c *Config) Problems {
 		add("web.listen: %q is not host:port", w.Listen)
 	}
 	checkDuration(&p, "web.setup_code_ttl", w.SetupCodeTTL, false)
+	w.TrustedProxies.check(&p, "web.trusted_proxies")
 	if w.BaseURL != "" && !strings.HasPrefix(w.BaseURL, "https://") && !strings.HasPrefix(w.BaseURL, "http://") {
 		add("web.base_url: %q must start with https:// or http://", w.BaseURL)
 	}

@@ -8,11 +8,13 @@ package metrics
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -27,6 +29,7 @@ type Metrics struct {
 	requests      *prometheus.CounterVec
 	connsOpen     prometheus.Gauge
 	connsRejected *prometheus.CounterVec
+	upstream      *prometheus.HistogramVec
 	staffActions  *prometheus.CounterVec
 }
 
@@ -56,15 +59,27 @@ func New() *Metrics {
 		}),
 		connsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "connections_rejected_total",
-			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout).",
+			Help: "Connections turned away or closed for cause (max_connections, too_large, malformed, read_timeout, proxy_header).",
 		}, []string{"reason"}),
 		staffActions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "staff_actions_total",
 			Help: "Staff console requests (log-ins, look-ups, actions on patrons), by action and result.",
 		}, []string{"action", "result"}),
 	}
-	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.staffActions)
-	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout"} {
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "upstream_request_duration_seconds",
+		Help:    "Time of each request to an upstream directory (ldap backends), by backend and op (bind, search).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"backend", "op"})
+	bi := version.Get()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; the labels say which bindery runs (as bindery --version prints).",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.GoVersion},
+	})
+	buildInfo.Set(1)
+	reg.MustRegister(m.binds, m.bindDuration, m.requests, m.connsOpen, m.connsRejected, m.upstream, m.staffActions, buildInfo)
+	for _, r := range []string{"max_connections", "too_large", "malformed", "read_timeout", "proxy_header"} {
 		m.connsRejected.WithLabelValues(r)
 	}
 	return m
@@ -110,6 +125,12 @@ func (m *Metrics) ConnClosed() { m.connsOpen.Dec() }
 
 // ConnRejected implements proxy.Observer.
 func (m *Metrics) ConnRejected(reason string) { m.connsRejected.WithLabelValues(reason).Inc() }
+
+// UpstreamRequest records one request to an upstream directory
+// (config.Hooks.UpstreamRequest).
+func (m *Metrics) UpstreamRequest(backend, op string, d time.Duration) {
+	m.upstream.WithLabelValues(backend, op).Observe(d.Seconds())
+}
 
 // ResultName is the label value of an LDAP result code.
 func ResultName(code int) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/backend"
+	"github.com/bindery/bindery/internal/version"
 	"github.com/bindery/bindery/proxy"
 )
 
@@ -102,5 +103,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/metrics", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("POST /metrics: %d, want 405", rec.Code)
+	}
+}
+
+func TestBuildInfo(t *testing.T) {
+	bi := version.Get()
+	want := `bindery_build_info{commit="` + bi.Commit + `",goversion="` + bi.GoVersion + `",version="` + bi.Version + `"} 1`
+	if out := scrape(t, New().Handler(nil)); !strings.Contains(out, want) {
+		t.Fatalf("metrics lack %s", want)
 	}
 }

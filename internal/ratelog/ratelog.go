@@ -103,7 +103,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		e.suppressed++
 		if !e.timer {
 			e.timer = true
-			st.o.AfterFunc(e.until.Sub(now), func() { h.report(k) })
+			st.o.AfterFunc(e.until.Sub(now), func() { h.report(k, true) })
 		}
 		st.mu.Unlock()
 		return nil
@@ -113,9 +113,26 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
+// Flush logs the counts of the records held back so far, at once (at
+// exit, so that none is lost); their intervals go on.
+func (h *Handler) Flush() {
+	h.st.mu.Lock()
+	var keys []key
+	for k, e := range h.st.keys {
+		if e.suppressed > 0 {
+			keys = append(keys, k)
+		}
+	}
+	h.st.mu.Unlock()
+	for _, k := range keys {
+		h.report(k, false)
+	}
+}
+
 // report logs how many records of k were held back in the interval that
-// just ended, as one record with the same level and message.
-func (h *Handler) report(k key) {
+// just ended (its timer fired), or so far (Flush), as one record with the
+// same level and message.
+func (h *Handler) report(k key, timer bool) {
 	st := h.st
 	st.mu.Lock()
 	e := st.keys[k]
@@ -124,7 +141,10 @@ func (h *Handler) report(k key) {
 		return
 	}
 	n := e.suppressed
-	e.suppressed, e.timer = 0, false
+	e.suppressed = 0
+	if timer {
+		e.timer = false
+	}
 	st.mu.Unlock()
 	if n == 0 {
 		return

@@ -103,6 +103,28 @@ func TestKeysBounded(t *testing.T) {
 	}
 }
 
+// TestFlush: at exit the counts held back so far are written at once;
+// the interval goes on (the same warning right after is still held back).
+func TestFlush(t *testing.T) {
+	var buf bytes.Buffer
+	clk := &clock{t: time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC)}
+	h := New(slog.NewTextHandler(&buf, nil), Options{Now: clk.Now, AfterFunc: clk.AfterFunc})
+	log := slog.New(h)
+	for range 3 {
+		log.Warn("connection refused: too many connections")
+	}
+	h.Flush()
+	log.Warn("connection refused: too many connections")
+	out := buf.String()
+	if strings.Count(out, "too many connections") != 2 || !strings.Contains(out, "repeated=2") {
+		t.Fatalf("after Flush:\n%s", out)
+	}
+	clk.advance(time.Minute)
+	if !strings.Contains(buf.String(), "repeated=1") {
+		t.Fatalf("the one held back after Flush is reported when the minute ends:\n%s", buf.String())
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	log, buf, clk := newTest(0)
 	var wg sync.WaitGroup
