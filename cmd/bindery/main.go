@@ -115,12 +115,14 @@ const closeBudget = 800 * time.Millisecond
 // written is lost).
 func closeWithin(rt *config.Runtime, d time.Duration, logger *slog.Logger) {
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() { done <- rt.Close() }()
 	select {
 	case err := <-done:
 		if err != nil {
 			logger.Warn("closing the backends", "err", err)
 		}
+		logger.Debug("backends closed", "took", time.Since(start))
 	case <-time.After(d):
 		logger.Warn("shutdown: backends still closing; exiting without waiting", "waited", d)
 	}

@@ -1,7 +1,9 @@
 // Package ratelog is an slog.Handler that keeps repeated warnings from
 // filling a disk: of the records at Warn level and above with the same
-// level and message, at most one per Interval goes through; the others are
-// counted, and the count is logged when the interval ends ("repeated=N").
+// level, message and client address (their "client" or "peer" attribute),
+// at most one per Interval goes through; the others are counted, and the
+// count is logged when the interval ends ("repeated=N"). Past MaxKeys
+// client addresses, records are limited by level and message alone.
 // Records below Warn (one line per bind at Info) are not limited. See
 // README.md.
 package ratelog
@@ -9,6 +11,7 @@ package ratelog
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -16,8 +19,9 @@ import (
 // Defaults for the zero values of Options.
 const (
 	DefaultInterval = time.Minute
-	// DefaultMaxKeys bounds the distinct (level, message) pairs tracked;
-	// past it, new messages go through unlimited until old ones expire.
+	// DefaultMaxKeys bounds the (level, message, client) keys tracked;
+	// past it, a new client's records are limited with every other
+	// client's by (level, message).
 	DefaultMaxKeys = 1024
 )
 
@@ -42,8 +46,9 @@ type Handler struct {
 }
 
 type key struct {
-	level slog.Level
-	msg   string
+	level  slog.Level
+	msg    string
+	client netip.Addr // zero: the record names no client, or too many do
 }
 
 type entry struct {
@@ -84,18 +89,23 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 		return h.next.Handle(ctx, r)
 	}
 	st := h.st
-	k := key{r.Level, r.Message}
+	k := key{r.Level, r.Message, clientOf(r)}
 	now := st.o.Now()
 	st.mu.Lock()
 	e := st.keys[k]
-	if e == nil {
+	if e == nil && k.client.IsValid() {
 		if len(st.keys) >= st.o.MaxKeys {
 			st.sweep(now)
 		}
 		if len(st.keys) >= st.o.MaxKeys {
-			st.mu.Unlock()
-			return h.next.Handle(ctx, r)
+			// Too many clients: this one shares the message's key.
+			k.client = netip.Addr{}
+			e = st.keys[k]
 		}
+	}
+	if e == nil {
+		// A key without a client is made even past MaxKeys: messages
+		// are constants in the code, so there are few of them.
 		e = &entry{}
 		st.keys[k] = e
 	}
@@ -150,11 +160,40 @@ func (h *Handler) report(k key, timer bool) {
 		return
 	}
 	r := slog.NewRecord(st.o.Now(), k.level, k.msg, 0)
+	if k.client.IsValid() {
+		r.AddAttrs(slog.String("client", k.client.String()))
+	}
 	r.AddAttrs(slog.Int("repeated", n), slog.Duration("within", st.o.Interval))
 	_ = h.next.Handle(context.Background(), r)
 }
 
-// sweep forgets messages whose interval is over and that hold nothing back.
+// clientOf is the address a record is about: its "client" or "peer"
+// attribute ("host:port" or a bare address), the IPv6 ones by their /64;
+// the zero Addr when it has none.
+func clientOf(r slog.Record) netip.Addr {
+	var a netip.Addr
+	r.Attrs(func(at slog.Attr) bool {
+		if at.Key != "client" && at.Key != "peer" {
+			return true
+		}
+		s := at.Value.String()
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			a = ap.Addr()
+		} else if p, err := netip.ParseAddr(s); err == nil {
+			a = p
+		}
+		return false
+	})
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			a = p.Addr()
+		}
+	}
+	return a
+}
+
+// sweep forgets keys whose interval is over and that hold nothing back.
 func (st *state) sweep(now time.Time) {
 	for k, e := range st.keys {
 		if !now.Before(e.until) && e.suppressed == 0 && !e.timer {

@@ -43,22 +43,26 @@ func newTest(maxKeys int) (*slog.Logger, *bytes.Buffer, *clock) {
 	return slog.New(h), &buf, clk
 }
 
-// TestRepeatedWarningsOncePerInterval: 1,000 identical warnings from
-// different clients give one line, then one line with the count when the
-// minute ends; another message and Info lines are not held back; after
-// the minute the warning goes through again.
+// TestRepeatedWarningsOncePerInterval: 1,000 identical warnings about one
+// client (from many of its ports) give one line, then one line with the
+// count when the minute ends; the same warning about another client, other
+// messages and Info lines are not held back; after the minute the warning
+// goes through again.
 func TestRepeatedWarningsOncePerInterval(t *testing.T) {
 	log, buf, clk := newTest(0)
 	for i := range 1000 {
-		log.Warn("malformed request; closing connection", "client", fmt.Sprintf("10.0.0.%d:1", i%250))
+		log.Warn("malformed request; closing connection", "client", fmt.Sprintf("10.0.0.7:%d", 40000+i))
 		log.Info("bind", "n", i)
 	}
+	log.Warn("malformed request; closing connection", "client", "10.0.0.8:1")
+	log.Warn("malformed request; closing connection", "client", "[2001:db8::1]:1")
+	log.Warn("malformed request; closing connection", "client", "[2001:db8::2]:1") // the same /64
 	log.Warn("request too large; closing connection")
 	log.With("backend", "pins").Error("pinstore: rehash failed")
 	log.With("backend", "pins").Error("pinstore: rehash failed")
 	out := buf.String()
-	if n := strings.Count(out, "malformed request"); n != 1 {
-		t.Fatalf("%d lines of the repeated warning before the minute ended, want 1:\n%s", n, out)
+	if n := strings.Count(out, "malformed request"); n != 3 {
+		t.Fatalf("%d lines of the repeated warning before the minute ended, want 3 (one per client):\n%s", n, out)
 	}
 	if n := strings.Count(out, "msg=bind"); n != 1000 {
 		t.Fatalf("%d Info lines, want all 1000", n)
@@ -69,37 +73,47 @@ func TestRepeatedWarningsOncePerInterval(t *testing.T) {
 	buf.Reset()
 	clk.advance(time.Minute)
 	out = buf.String()
-	if !strings.Contains(out, `level=WARN msg="malformed request; closing connection" repeated=999 within=1m0s`) ||
-		!strings.Contains(out, `level=ERROR msg="pinstore: rehash failed" backend=pins repeated=1`) {
-		t.Fatalf("the counts of the held-back lines:\n%s", out)
+	for _, want := range []string{
+		`level=WARN msg="malformed request; closing connection" client=10.0.0.7 repeated=999 within=1m0s`,
+		`level=WARN msg="malformed request; closing connection" client=2001:db8:: repeated=1 within=1m0s`,
+		`level=ERROR msg="pinstore: rehash failed" backend=pins repeated=1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the counts lack %s:\n%s", want, out)
+		}
 	}
-	if strings.Contains(out, "too large") {
-		t.Fatalf("a message that was not repeated got a count:\n%s", out)
+	if strings.Contains(out, "too large") || strings.Contains(out, "10.0.0.8") {
+		t.Fatalf("a warning that was not repeated got a count:\n%s", out)
 	}
 	buf.Reset()
-	log.Warn("malformed request; closing connection", "client", "10.0.0.9:1")
-	if !strings.Contains(buf.String(), "client=10.0.0.9:1") {
+	log.Warn("malformed request; closing connection", "client", "10.0.0.7:9")
+	if !strings.Contains(buf.String(), "client=10.0.0.7:9") {
 		t.Fatalf("after the minute the warning must go through again:\n%s", buf.String())
 	}
 }
 
-// TestKeysBounded: past MaxKeys distinct messages, new ones go through
-// unlimited; expired ones are forgotten to make room.
+// TestKeysBounded: past MaxKeys clients, a new client's warnings are
+// limited together with every other new client's, by message; expired
+// keys are forgotten to make room.
 func TestKeysBounded(t *testing.T) {
 	log, buf, clk := newTest(2)
-	log.Warn("a")
-	log.Warn("b")
-	log.Warn("c")
-	log.Warn("c")
-	if n := strings.Count(buf.String(), "msg=c"); n != 2 {
-		t.Fatalf("past MaxKeys: %d lines of c, want 2 (not limited)", n)
+	log.Warn("refused", "peer", "10.0.0.1:1")
+	log.Warn("refused", "peer", "10.0.0.2:1")
+	for i := range 50 {
+		log.Warn("refused", "peer", fmt.Sprintf("10.0.1.%d:1", i))
+	}
+	if n := strings.Count(buf.String(), "msg=refused"); n != 3 {
+		t.Fatalf("past MaxKeys: %d lines, want 3 (two clients, then one for all the rest)", n)
 	}
 	clk.advance(2 * time.Minute)
+	if !strings.Contains(buf.String(), "msg=refused repeated=49") {
+		t.Fatalf("the count of the clients past MaxKeys:\n%s", buf.String())
+	}
 	buf.Reset()
-	log.Warn("d")
-	log.Warn("d")
-	if n := strings.Count(buf.String(), "msg=d"); n != 1 {
-		t.Fatalf("after the old keys expired: %d lines of d, want 1", n)
+	log.Warn("refused", "peer", "10.0.2.1:1")
+	log.Warn("refused", "peer", "10.0.2.2:1")
+	if n := strings.Count(buf.String(), "peer=10.0.2"); n != 2 {
+		t.Fatalf("after the old keys expired, two new clients: %d lines:\n%s", n, buf.String())
 	}
 }
 
