@@ -40,16 +40,16 @@ if [ -n "$missing" ]; then
 fi
 install_axe_if_missing
 
-echo "== gofmt"
+echo "== gofmt ($(date -u +%T))"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
-echo "== go vet"
+echo "== go vet ($(date -u +%T))"
 go vet ./...
 
-echo "== go test -race"
+echo "== go test -race ($(date -u +%T))"
 # The integration tests must not skip for want of slapd in CI.
 export BINDERY_REQUIRE_SLAPD=1
 # Nor for want of PostgreSQL, HAProxy, mtail, promtool or dpkg (internal/pgtest,
@@ -76,7 +76,7 @@ fuzz_one() {
   return "$rc"
 }
 
-echo "== fuzz (${FUZZTIME:=10s} per target)"
+echo "== fuzz (${FUZZTIME:=10s} per target) ($(date -u +%T))"
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
@@ -84,4 +84,4 @@ for pkg in $(go list ./...); do
     fuzz_one "$pkg" "$target"
   done
 done
-echo "== all tests passed"
+echo "== all tests passed ($(date -u +%T), ${SECONDS}s)"
