@@ -61,6 +61,7 @@ type conn struct {
 	ops          map[int64]*op // operations in flight by message ID
 	inflight     int
 	lastActivity time.Time
+	requested    bool // a request has been read (the shutdown grace is shorter then)
 	shutdown     bool
 	ident        identity
 
@@ -187,6 +188,7 @@ func (c *conn) readMessage() (*ldapwire.Message, error) {
 	m, err := ldapwire.ReadMessage(c.br, c.srv.maxRequestBytes())
 	c.mu.Lock()
 	c.lastActivity = time.Now()
+	c.requested = true
 	shutdown := c.shutdown
 	c.mu.Unlock()
 	if err != nil && shutdown {
@@ -201,6 +203,12 @@ func (c *conn) readMessage() (*ldapwire.Message, error) {
 // with systemd's sockets hands every later connection to the new
 // process), and a client's second request right after its bind.
 const shutdownGrace = 250 * time.Millisecond
+
+// firstRequestGrace is the grace of a connection that has sent nothing yet
+// when the shutdown begins (at most ReadTimeout): a client that has just
+// connected is sending its bind, and closing it unanswered would refuse a
+// login that a restart with systemd's sockets promises to keep.
+const firstRequestGrace = 2 * time.Second
 
 // readLast reads one more request during a shutdown, under the deadline
 // beginShutdown set; nothing there in time is errShutdown.
@@ -370,8 +378,12 @@ func (c *conn) close() {
 // in flight, sends the notice and closes.
 func (c *conn) beginShutdown() {
 	c.mu.Lock()
+	grace := shutdownGrace
+	if !c.requested {
+		grace = min(firstRequestGrace, c.srv.readTimeout())
+	}
 	c.shutdown = true
-	c.nc.SetReadDeadline(time.Now().Add(shutdownGrace))
+	c.nc.SetReadDeadline(time.Now().Add(grace))
 	c.mu.Unlock()
 }
 

@@ -54,8 +54,16 @@ func TestProxyProtocolClientAddress(t *testing.T) {
 	if err := proxied(t, e.addr, "198.51.100.5:4000").Bind("cn=faraway,ou=services,"+testSuffix, "fa-secret"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 		t.Fatalf("faraway from 198.51.100.5 through the balancer: %v, want 49", err)
 	}
+	// The answer goes out before the operation is reported: wait for both.
 	evs, _, _ := rec.snapshot()
-	if len(evs) < 2 || evs[0].Client != "192.0.2.5:4000" || evs[1].Client != "198.51.100.5:4000" {
+	for deadline := time.Now().Add(5 * time.Second); len(evs) < 2 && time.Now().Before(deadline); evs, _, _ = rec.snapshot() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := map[string]int{}
+	for _, ev := range evs {
+		got[ev.Client] = ev.Code
+	}
+	if len(evs) != 2 || len(got) != 2 || got["192.0.2.5:4000"] != 0 || got["198.51.100.5:4000"] != ldap.LDAPResultInvalidCredentials {
 		t.Fatalf("event clients: %+v", evs)
 	}
 

@@ -160,7 +160,8 @@ type Server struct {
 	conns      map[*conn]struct{}
 	inShutdown atomic.Bool
 	nconns     atomic.Int64
-	connWG     sync.WaitGroup
+	connWG     sync.WaitGroup // accepted connections not yet closed
+	acceptWG   sync.WaitGroup // accept loops running
 	parserOnce sync.Once
 	names      *names.Parser
 
@@ -283,8 +284,10 @@ func (s *Server) trackListener(l *net.Listener, add bool) bool {
 			s.listeners = make(map[*net.Listener]struct{})
 		}
 		s.listeners[l] = struct{}{}
+		s.acceptWG.Add(1)
 	} else {
 		delete(s.listeners, l)
+		s.acceptWG.Done()
 	}
 	return true
 }
@@ -325,6 +328,9 @@ func (s *Server) serve(l net.Listener, isTLS bool) error {
 			go s.refuse(nc)
 			continue
 		}
+		// Counted here, before the loop can see the shutdown: Shutdown
+		// waits for the accept loops, then for every connection they took.
+		s.connWG.Add(1)
 		go s.handle(nc, isTLS)
 	}
 }
@@ -333,6 +339,7 @@ func (s *Server) serve(l net.Listener, isTLS bool) error {
 // the policy is on; the slot is held for ReadTimeout at most), then TLS
 // for LDAPS, then the LDAP read loop.
 func (s *Server) handle(nc net.Conn, isTLS bool) {
+	defer s.connWG.Done()
 	defer s.nconns.Add(-1)
 	if pp := s.proxyProtocol(); pp.On() {
 		pc := pp.Wrap(nc).(*proxyhdr.Conn)
@@ -347,10 +354,7 @@ func (s *Server) handle(nc net.Conn, isTLS bool) {
 		nc = tls.Server(nc, s.TLSConfig)
 	}
 	c := newConn(s, nc, isTLS)
-	if !s.trackConn(c, true) {
-		nc.Close()
-		return
-	}
+	s.trackConn(c, true)
 	s.observer().ConnOpened()
 	defer s.observer().ConnClosed()
 	defer s.trackConn(c, false)
@@ -383,23 +387,35 @@ func (s *Server) refuse(nc net.Conn) {
 	s.logger().Warn("connection refused: too many connections", "client", nc.RemoteAddr().String(), "max_connections", s.maxConnections())
 }
 
-func (s *Server) trackConn(c *conn, add bool) bool {
+// trackConn adds c to (or removes it from) the connections Shutdown
+// reaches. A connection accepted before the listener closed but added
+// after Shutdown began starts in shutdown mode: it is answered within its
+// grace and then closed, never dropped unanswered.
+func (s *Server) trackConn(c *conn, add bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if add {
-		if s.inShutdown.Load() {
-			return false
-		}
-		if s.conns == nil {
-			s.conns = make(map[*conn]struct{})
-		}
-		s.conns[c] = struct{}{}
-		s.connWG.Add(1)
-	} else {
+	if !add {
 		delete(s.conns, c)
-		s.connWG.Done()
+		return
 	}
-	return true
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	if s.inShutdown.Load() {
+		c.beginShutdown()
+	}
+}
+
+// tracked is a snapshot of the connections Shutdown reaches.
+func (s *Server) tracked() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 // shuttingDown is closed when Shutdown begins.
@@ -431,13 +447,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for l := range s.listeners {
 		(*l).Close()
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
 	s.mu.Unlock()
-
-	for _, c := range conns {
+	// Once the accept loops are out, every accepted connection is counted
+	// in connWG; those not yet tracked begin their shutdown in trackConn.
+	s.acceptWG.Wait()
+	for _, c := range s.tracked() {
 		c.beginShutdown()
 	}
 	done := make(chan struct{})
@@ -450,7 +464,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	for _, c := range conns {
+	for _, c := range s.tracked() {
 		c.force()
 	}
 	return ctx.Err()

@@ -25,41 +25,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
-# shellcheck source=lib/install-slapd.sh
-. scripts/lib/install-slapd.sh
-install_slapd_if_missing
-# shellcheck source=lib/install-apache.sh
-. scripts/lib/install-apache.sh
-install_apache_if_missing
-# shellcheck source=lib/install-chromium.sh
-. scripts/lib/install-chromium.sh
-install_chromium_if_missing
-# shellcheck source=lib/install-axe.sh
-. scripts/lib/install-axe.sh
+for lib in slapd apache chromium axe postgres haproxy clients ops-tools; do
+  # shellcheck source=/dev/null
+  . "scripts/lib/install-$lib.sh"
+done
+# Everything missing in one apt-get run (scripts/lib/apt.sh), the system's
+# PAM and NSS files put back after it (install-clients.sh); then axe-core
+# from npm.
+missing=$(echo $(slapd_missing) $(apache_missing) $(chromium_missing) $(axe_missing) \
+  $(postgres_missing) $(haproxy_missing) $(clients_missing) $(ops_tools_missing))
+if [ -n "$missing" ]; then
+  # shellcheck disable=SC2086 # one word per package
+  with_system_pam_kept apt_install $missing
+fi
 install_axe_if_missing
-# shellcheck source=lib/install-postgres.sh
-. scripts/lib/install-postgres.sh
-install_postgres_if_missing
-# shellcheck source=lib/install-haproxy.sh
-. scripts/lib/install-haproxy.sh
-install_haproxy_if_missing
-# shellcheck source=lib/install-clients.sh
-. scripts/lib/install-clients.sh
-install_clients_if_missing
-# shellcheck source=lib/install-ops-tools.sh
-. scripts/lib/install-ops-tools.sh
-install_ops_tools_if_missing
 
-echo "== gofmt"
+echo "== gofmt ($(date -u +%T))"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
-echo "== go vet"
+echo "== go vet ($(date -u +%T))"
 go vet ./...
 
-echo "== go test -race"
+echo "== go test -race ($(date -u +%T))"
 # The integration tests must not skip for want of slapd in CI.
 export BINDERY_REQUIRE_SLAPD=1
 # Nor for want of PostgreSQL, HAProxy, mtail, promtool or dpkg (internal/pgtest,
@@ -86,7 +76,7 @@ fuzz_one() {
   return "$rc"
 }
 
-echo "== fuzz (${FUZZTIME:=10s} per target)"
+echo "== fuzz (${FUZZTIME:=10s} per target) ($(date -u +%T))"
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
@@ -94,4 +84,4 @@ for pkg in $(go list ./...); do
     fuzz_one "$pkg" "$target"
   done
 done
-echo "== all tests passed"
+echo "== all tests passed ($(date -u +%T), ${SECONDS}s)"

@@ -10,17 +10,21 @@
 
 AXE_VERSION=4.14.1
 
+# shellcheck source=apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
+# axe_missing lists the Debian packages axe-core's install needs (npm).
+axe_missing() {
+  command -v npm >/dev/null 2>&1 || echo npm
+}
+
 install_axe_if_missing() {
-  local dir sudo=""
+  local dir
   dir="${XDG_CACHE_HOME:-$HOME/.cache}/bindery/axe-core-$AXE_VERSION"
   export BINDERY_AXE_JS="$dir/node_modules/axe-core/axe.min.js"
   [ -s "$BINDERY_AXE_JS" ] && return 0
-  if ! command -v npm >/dev/null 2>&1; then
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "== installing npm"
-    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends npm >/dev/null
-  fi
+  # shellcheck disable=SC2046 # one word per package
+  apt_install $(axe_missing)
   echo "== installing axe-core@$AXE_VERSION into $dir"
   mkdir -p "$dir"
   npm install --prefix "$dir" --no-save --no-audit --no-fund --no-package-lock --silent "axe-core@$AXE_VERSION" >/dev/null

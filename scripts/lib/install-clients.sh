@@ -18,7 +18,12 @@
 # and restored after, the two PAM profiles are switched off in
 # pam-auth-update's own state, so a later package does not bring them
 # back. The tests then use their own PAM service file and `getent -s`.
-# Defines install_clients_if_missing; running it twice does nothing.
+# clients_missing lists what is missing; install_clients_if_missing
+# installs it, with_system_pam_kept runs any install (scripts/test.sh
+# installs everything at once) and puts the PAM and NSS files back.
+
+# shellcheck source=apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 clients_missing() {
   local need=()
@@ -38,30 +43,22 @@ clients_missing() {
 }
 
 install_clients_if_missing() {
-  local need sudo="" created_policy="" saved f
-  need=$(clients_missing)
-  [ -n "$need" ] || return 0
+  # shellcheck disable=SC2046 # one word per package
+  with_system_pam_kept apt_install $(clients_missing)
+}
+
+# with_system_pam_kept runs a command (an install) and then puts back the
+# system's PAM and NSS files as they were before it, and switches the
+# ldap and sss PAM profiles off in pam-auth-update's own state.
+with_system_pam_kept() {
+  local sudo="" saved f rc=0
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "== installing $need"
-  local start=$SECONDS
   saved=$(mktemp -d)
   for f in /etc/nsswitch.conf /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-password \
     /etc/pam.d/common-session /etc/pam.d/common-session-noninteractive; do
     [ -e "$f" ] && $sudo cp -p "$f" "$saved/$(basename "$f")"
   done
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    # Keep the packages from starting a system nslcd or sssd.
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    $sudo chmod 755 /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-  # shellcheck disable=SC2086 # one word per package
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends $need >/dev/null
-  [ -z "$created_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
-  # Switch the packages' PAM profiles off in pam-auth-update's state, then
-  # put the files back exactly as they were.
+  "$@" || rc=$?
   if command -v pam-auth-update >/dev/null 2>&1; then
     $sudo env DEBIAN_FRONTEND=noninteractive pam-auth-update --disable ldap sss >/dev/null 2>&1 || true
   fi
@@ -73,5 +70,5 @@ install_clients_if_missing() {
     esac
   done
   rm -rf "$saved"
-  echo "== installed in $((SECONDS - start))s"
+  return "$rc"
 }

@@ -1,21 +1,19 @@
 # shellcheck shell=bash
-# Sourced by scripts/test.sh and scripts/bench.sh: installs HAProxy (Debian
-# package haproxy) when it is missing, without letting the package start a
-# system haproxy (policy-rc.d). The multi-instance test and the bench start
-# their own haproxy in the foreground with their own config. Defines
-# install_haproxy_if_missing; running it twice does nothing.
+# Sourced by scripts/test.sh and the bench scripts: HAProxy (Debian package
+# haproxy), installed when missing without letting it start a system
+# haproxy (scripts/lib/apt.sh). The multi-instance tests and the bench
+# start their own haproxy in the foreground with their own config.
+# haproxy_missing lists what is missing; install_haproxy_if_missing
+# installs it.
+
+# shellcheck source=apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
+haproxy_missing() {
+  command -v haproxy >/dev/null 2>&1 || echo haproxy
+}
 
 install_haproxy_if_missing() {
-  local sudo="" created_policy=""
-  command -v haproxy >/dev/null 2>&1 && return 0
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  echo "== installing haproxy"
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-    $sudo chmod 755 /usr/sbin/policy-rc.d
-    created_policy=1
-  fi
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null
-  [ -z "$created_policy" ] || $sudo rm -f /usr/sbin/policy-rc.d
+  # shellcheck disable=SC2046 # one word per package
+  apt_install $(haproxy_missing)
 }
