@@ -22,8 +22,11 @@ func (s *Server) parser() *names.Parser {
 
 // bind answers a Bind request (RFC 4511 §4.2), first waiting out the
 // connection's busy backoff (Server.BusyBackoff), and starts a new one when
-// the answer is 51 busy.
+// the answer is 51 busy. While it runs, a client that hangs up cancels it
+// (watchHangup).
 func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
+	w := c.watchHangup(o)
+	defer w.stop()
 	if until := c.busyUntil.Load(); until != 0 {
 		if d := time.Until(time.Unix(0, until)); d > 0 {
 			o.log("busy_backoff", d.Round(time.Millisecond))
@@ -42,7 +45,9 @@ func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
 	return err
 }
 
-// hold waits d, or returns the operation's context error if it ends first.
+// hold waits d, or returns the operation's context error if it ends
+// first. When the server begins to shut down, a held bind is answered at
+// once with 52 "server is shutting down" (it would outlast the shutdown).
 func (o *op) hold(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -51,6 +56,8 @@ func (o *op) hold(d time.Duration) error {
 		return nil
 	case <-o.ctx.Done():
 		return o.ctx.Err()
+	case <-o.c.srv.shuttingDown():
+		return newError(ldap.LDAPResultUnavailable, textShutdown)
 	}
 }
 
@@ -85,7 +92,10 @@ func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	}
 	n, err := c.srv.parser().Parse(req.Name)
 	if err != nil {
-		o.log("name_error", err.Error())
+		// The error may quote the name, which may be a PIN typed into the
+		// wrong field: log neither, only the name's length.
+		o.log("route", "none", "name_len", len(req.Name), "name_error", "unparsable")
+		o.bindInfo.nameLen = len(req.Name)
 		return c.invalidCredentials(o, backend.ReasonUnknownUser)
 	}
 	switch n.Kind {
@@ -126,7 +136,9 @@ func (c *conn) bindService(o *op, name, password string) error {
 	if sa.Verify == nil {
 		return c.invalidCredentials(o, backend.ReasonBadCredentials)
 	}
-	good, err := sa.Verify(password)
+	ctx, cancel := o.bindCtx()
+	good, err := sa.Verify(ctx, c.client, password)
+	cancel()
 	if err != nil {
 		// ErrBusy (the hashing pool is full) is 51; anything else 80.
 		return backendError(o.ctx, "verify service password", err)
@@ -139,18 +151,21 @@ func (c *conn) bindService(o *op, name, password string) error {
 }
 
 func (c *conn) bindPerson(o *op, id, password string) error {
-	o.log("id", id)
 	info := o.bindInfo
-	info.kind, info.id = "person", id
+	info.kind = "person"
 	p, stage, err := c.srv.checkPerson(o.ctx, o.routes, c.client, id, password, func(d time.Duration) error {
 		o.log("throttled", d.Round(time.Millisecond))
 		return o.hold(d)
 	})
 	info.throttled = p.throttled
 	if p.route == nil {
+		// A name no route takes is often a PIN typed into the name field:
+		// it is never logged or audited, only its length.
+		o.log("route", "none", "name_len", len(id))
+		info.nameLen = len(id)
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
-	o.log("route", p.route.Name, "backend", p.route.BackendName)
+	o.log("id", id, "route", p.route.Name, "backend", p.route.BackendName)
 	info.id, info.route, info.backend = p.id, p.route.Name, p.route.BackendName
 	if p.id != id {
 		o.log("normalised_id", p.id)
@@ -217,7 +232,8 @@ func (s *Server) checkPerson(ctx context.Context, routes *Routes, client, id, pa
 	}
 	// route.Backend is the backend behind its bind cache (backend/cache,
 	// put there by internal/config): a repeat bind is answered from memory.
-	bctx, cancel := context.WithTimeout(ctx, s.backendTimeout())
+	// It may wait for a hashing worker: bindTimeout.
+	bctx, cancel := context.WithTimeout(ctx, s.bindTimeout())
 	res, good, err := route.Backend.Authenticate(bctx, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
 	cancel()
 	p.res = res

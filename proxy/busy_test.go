@@ -17,7 +17,9 @@ func TestServiceVerifyBusy(t *testing.T) {
 	e := newEnv(t, func(s *Server) {
 		d := s.Routes()
 		d.ServiceAccounts = append(d.ServiceAccounts, ServiceAccount{Name: "busy",
-			Verify: func(string) (bool, error) { return false, fmt.Errorf("hashpool: %w", backend.ErrBusy) }})
+			Verify: func(context.Context, string, string) (bool, error) {
+				return false, fmt.Errorf("hashpool: %w", backend.ErrBusy)
+			}})
 	})
 	c := e.dial()
 	if err := c.Bind(serviceDN("busy"), "whatever"); code(err) != ldap.LDAPResultBusy {

@@ -84,7 +84,7 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 	if !ok {
 		return withPpolicy(newError(ldap.LDAPResultUnwillingToPerform, "passwords of this account cannot be changed here"), ldapwire.PpolicyPasswordModNotAllowed)
 	}
-	ctx, cancel := o.backendCtx()
+	ctx, cancel := o.bindCtx()
 	generated, err := changer.ChangePassword(ctx, change)
 	cancel()
 	var pe *backend.PolicyError

@@ -24,14 +24,19 @@ type Observer interface {
 type OpEvent struct {
 	Time      time.Time // when the operation started
 	Op        string    // bind, search, compare, whoami, passwd, starttls, ...
-	Code      int       // LDAP result code sent
+	Code      int       // LDAP result code sent, or NoResult
 	Duration  time.Duration
 	Client    string // remote address
 	Abandoned bool
 
 	// For binds.
-	Kind      string // "person", "service", "anonymous" or "" (not a bind, or refused before the name was read)
-	ID        string // normalised login ID or service account name (never a password)
+	Kind string // "person", "service", "anonymous" or "" (not a bind, or refused before the name was read)
+	// ID is the normalised login ID or service account name (never a
+	// password); "" when the name matched no route or did not parse
+	// (it may be a PIN typed into the wrong field): NameLen is then its
+	// length.
+	ID        string
+	NameLen   int
 	Route     string
 	Backend   string
 	Service   string // the service account the connection was bound as before this bind, if any (search-then-bind)
@@ -43,9 +48,14 @@ type OpEvent struct {
 // bindInfo collects what a bind learns, for the OpEvent.
 type bindInfo struct {
 	kind, id, route, backend, service string
+	nameLen                           int
 	cached                            bool
 	throttled                         time.Duration
 }
+
+// NoResult is OpEvent.Code when no result was sent because the client
+// hung up while the operation was still running.
+const NoResult = -1
 
 type nopObserver struct{}
 
@@ -74,6 +84,7 @@ func (c *conn) observe(o *op, code int) {
 	}
 	if b := o.bindInfo; b != nil {
 		ev.Kind, ev.ID, ev.Route, ev.Backend, ev.Service = b.kind, b.id, b.route, b.backend, b.service
+		ev.NameLen = b.nameLen
 		ev.Cached, ev.Throttled = b.cached, b.throttled
 	}
 	c.srv.observer().OpDone(ev)

@@ -24,6 +24,7 @@ type op struct {
 	cancel    context.CancelFunc
 	routes    *Routes // the Routes this operation started with
 	abandoned atomic.Bool
+	hungUp    atomic.Bool // the client closed the connection while it ran (hangupWatch)
 	start     time.Time
 	respTag   int
 
@@ -65,6 +66,14 @@ func (c *conn) newOp(m *ldapwire.Message) *op {
 // BackendTimeout.
 func (o *op) backendCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(o.ctx, o.c.srv.backendTimeout())
+}
+
+// bindCtx returns a context for a backend call that may wait for a
+// password hashing worker (Authenticate, a service password,
+// ChangePassword): BackendTimeout plus Server.HashWait, so that a call the
+// hashing pool admitted to wait is not cut short by BackendTimeout.
+func (o *op) bindCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(o.ctx, o.c.srv.bindTimeout())
 }
 
 // hasControl reports whether the request carried the control.
@@ -226,6 +235,10 @@ func (c *conn) respond(o *op, err error) {
 	case err == nil:
 	case errors.As(err, &le):
 		r = ldapwire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
+		if le.Code == ldap.LDAPResultUnavailable && o.ctx.Err() != nil && c.srv.inShutdown.Load() {
+			// Cancelled by the shutdown deadline, not by a backend.
+			r.DiagnosticMessage = textShutdown
+		}
 		controls = le.Controls
 		if le.Reason != "" {
 			o.reason = le.Reason
@@ -267,11 +280,15 @@ func (c *conn) respond(o *op, err error) {
 	default:
 		out = ldapwire.AppendResult(out, o.id, o.respTag, r, controls)
 	}
-	if !o.abandoned.Load() {
+	code := r.Code
+	switch {
+	case o.hungUp.Load():
+		code = NoResult // nobody to answer
+	case !o.abandoned.Load():
 		c.write(out)
 	}
-	c.logResult(o, r.Code, err)
-	c.observe(o, r.Code)
+	c.logResult(o, code, err)
+	c.observe(o, code)
 }
 
 // logResult writes the one log line of an operation: every bind, and any
@@ -281,6 +298,10 @@ func (c *conn) logResult(o *op, code int, err error) {
 	isPanic := err != nil && errors.As(err, &pe)
 	level := slog.LevelDebug
 	switch {
+	case code == NoResult:
+		// The client hung up while the operation waited (held by the
+		// throttle or busy backoff, queued for hashing): one Debug line,
+		// whatever the wait was ended with.
 	case code == ldap.LDAPResultOther:
 		level = slog.LevelError
 	case o.name == "bind" || o.name == "passwd":
@@ -306,7 +327,9 @@ func (c *conn) logResult(o *op, code int, err error) {
 	if o.abandoned.Load() {
 		args = append(args, "abandoned", true)
 	}
-	if err != nil && !isPanic {
+	if code == NoResult {
+		args = append(args, "hung_up", true)
+	} else if err != nil && !isPanic {
 		args = append(args, "err", err.Error())
 	}
 	log.Log(context.Background(), level, o.name, args...)

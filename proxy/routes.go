@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -63,8 +64,10 @@ type Route struct {
 // as cn=<Name>,ou=services,<suffix> and may look people up.
 type ServiceAccount struct {
 	Name string
-	// Verify checks a password in constant time (an argon2id hash behind it).
-	Verify func(password string) (bool, error)
+	// Verify checks a password in constant time (an argon2id hash behind
+	// it); ctx is the bind's and client its address (for the hashing
+	// pool's turns).
+	Verify func(ctx context.Context, client, password string) (bool, error)
 	// CanSearch allows look-ups whose filter names IDs (equality on uid,
 	// cn, mail or employeeNumber), base reads of person DNs, and Compare.
 	CanSearch bool

@@ -47,7 +47,7 @@ func (c *conn) search(o *op, req *ldapwire.SearchRequest) error {
 		}
 		filter = f
 	}
-	o.log("base", req.BaseDN, "scope", req.Scope, "filter", req.FilterString)
+	o.log("base", req.BaseDN, "scope", req.Scope, "filter", c.srv.loggedFilter(filter, req.FilterString))
 	if o.hasControl(ldapwire.OIDPagedResults) {
 		// Every answer fits one page: tell the client there is no more.
 		o.controls = append(o.controls, ldapwire.PagedResultsControl(0, nil))

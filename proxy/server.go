@@ -84,6 +84,12 @@ type Server struct {
 	// CheckPatron, ChangePassword). Default 10s; a backend that does not
 	// answer in time gives 52 unavailable.
 	BackendTimeout time.Duration
+	// HashWait, when set, returns how long a call may wait for a password
+	// hashing worker ([hashing] max_wait). Calls that may hash
+	// (Authenticate, a service account's password, ChangePassword) get
+	// BackendTimeout plus this, so that a bind the hashing pool admitted
+	// to wait is not cut short by BackendTimeout. nil: nothing added.
+	HashWait func() time.Duration
 	// MaxConnections caps open connections; a connection over the cap gets
 	// a Notice of Disconnection (51 busy) and is closed. Default 10000.
 	MaxConnections int
@@ -121,6 +127,10 @@ type Server struct {
 	// connection rather than one per round trip, which leaves the CPU to
 	// everyone else. 0: no backoff.
 	BusyBackoff time.Duration
+	// SecretAttributes are attributes whose values are masked ("***")
+	// wherever a search filter is logged; userPassword always is. Empty:
+	// DefaultSecretAttributes.
+	SecretAttributes []string
 	// Logger receives one structured line per bind and per failed
 	// operation. nil: slog.Default().
 	Logger *slog.Logger
@@ -145,6 +155,7 @@ type Server struct {
 	routes atomic.Pointer[Routes]
 
 	mu         sync.Mutex
+	stopping   chan struct{} // closed when Shutdown begins; made on first use
 	listeners  map[*net.Listener]struct{}
 	conns      map[*conn]struct{}
 	inShutdown atomic.Bool
@@ -153,6 +164,9 @@ type Server struct {
 	acceptWG   sync.WaitGroup // accept loops running
 	parserOnce sync.Once
 	names      *names.Parser
+
+	secretOnce sync.Once
+	secrets    []string // lower-cased SecretAttributes (secretAttrs)
 
 	proxyOnce   sync.Once
 	proxyPolicy *proxyhdr.Policy
@@ -196,6 +210,16 @@ func (s *Server) idleTimeout() time.Duration  { return durationOr(s.IdleTimeout,
 func (s *Server) writeTimeout() time.Duration { return durationOr(s.WriteTimeout, DefaultWriteTimeout) }
 func (s *Server) backendTimeout() time.Duration {
 	return durationOr(s.BackendTimeout, DefaultBackendTimeout)
+}
+
+// bindTimeout bounds a backend call that may wait for a password hashing
+// worker: BackendTimeout plus HashWait().
+func (s *Server) bindTimeout() time.Duration {
+	d := s.backendTimeout()
+	if s.HashWait != nil {
+		d += max(s.HashWait(), 0)
+	}
+	return d
 }
 
 // throttle returns the per-(client, account) throttle, or nil when off.
@@ -394,14 +418,31 @@ func (s *Server) tracked() []*conn {
 	return conns
 }
 
-// Shutdown stops the server gracefully: it closes the listeners, lets each
-// connection finish the operations it has in flight, sends it a Notice of
-// Disconnection (52 unavailable, "server is shutting down") and closes it.
-// When ctx ends first, the operations still running are cancelled, the
-// remaining connections get the notice and are closed at once, and Shutdown
-// returns ctx.Err() without waiting for backends that ignore cancellation.
-func (s *Server) Shutdown(ctx context.Context) error {
+// shuttingDown is closed when Shutdown begins.
+func (s *Server) shuttingDown() <-chan struct{} {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping == nil {
+		s.stopping = make(chan struct{})
+	}
+	return s.stopping
+}
+
+// Shutdown stops the server gracefully: it closes the listeners at once,
+// answers binds held by the throttle or busy backoff with 52 "server is
+// shutting down", lets each connection finish the operations it has in
+// flight (a bind waiting for a hashing worker keeps its place), sends it
+// a Notice of Disconnection (52 unavailable, "server is shutting down")
+// and closes it. When ctx ends first, the operations still running are
+// cancelled, the remaining connections get the notice and are closed at
+// once, and Shutdown returns ctx.Err() without waiting for backends that
+// ignore cancellation.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shuttingDown() // make the channel
+	s.mu.Lock()
+	if !s.inShutdown.Load() {
+		close(s.stopping)
+	}
 	s.inShutdown.Store(true)
 	for l := range s.listeners {
 		(*l).Close()

@@ -38,7 +38,7 @@ type Options struct {
 	Policy func() pinstore.Policy
 	// DummyVerify, when set, is called with the secret typed for a card no
 	// store owns, so that answer costs what a wrong code does.
-	DummyVerify func(secret string)
+	DummyVerify func(ctx context.Context, client, secret string)
 	// Secure: the page is served over HTTPS (__Host- cookie, Secure, HSTS).
 	Secure bool
 	// MaxFailuresPerAddr failed attempts from one client address (IPv6: one
@@ -67,7 +67,7 @@ const (
 type Handler struct {
 	resolve func(string) (Store, string, bool)
 	policy  func() pinstore.Policy
-	dummy   func(string)
+	dummy   func(ctx context.Context, client, secret string)
 	secure  bool
 	limit   *limiter
 	log     *slog.Logger

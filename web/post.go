@@ -24,8 +24,15 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 	card := strings.TrimSpace(r.PostFormValue("card"))
 	p.Card = card
 	addr := addrKey(clientAddr(r))
+	st, id, ok := h.resolve(card)
+	// A card number no route takes is often a PIN typed into the wrong
+	// field: it is never logged, only its length.
+	cardAttr := []any{"card", id}
+	if !ok {
+		cardAttr = []any{"card_len", len(card), "route", "none"}
+	}
 	logAttempt := func(outcome string) {
-		h.log.Info("web: pin "+kind, "card", card, "addr", addr, "outcome", outcome)
+		h.log.Info("web: pin "+kind, append(cardAttr, "addr", addr, "outcome", outcome)...)
 	}
 
 	if !h.csrfOK(r) {
@@ -71,12 +78,11 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 		return
 	}
 
-	st, id, ok := h.resolve(card)
 	var err error
 	switch {
 	case !ok:
 		if h.dummy != nil {
-			h.dummy(secret)
+			h.dummy(r.Context(), addr, secret)
 		}
 		err = backend.ErrNotFound
 	case kind == "setup":
@@ -86,7 +92,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 			ID: id, Old: secret, New: newPIN, Operator: pinstore.SetupOperator, ClientAddr: addr,
 		})
 		if errors.Is(err, backend.ErrNotFound) && h.dummy != nil {
-			h.dummy(secret) // the store answered at once: cost what a wrong PIN costs
+			h.dummy(r.Context(), addr, secret) // the store answered at once: cost what a wrong PIN costs
 		}
 	}
 	if ok {
@@ -107,7 +113,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request, kind string) {
 		h.policyErrors(p, err)
 		h.render(w, p, http.StatusUnprocessableEntity)
 	case errors.Is(err, backend.ErrBusy), errors.Is(err, backend.ErrUnavailable), errors.Is(err, backend.ErrReadOnly):
-		h.log.Warn("web: pin "+kind+": store unavailable", "card", card, "addr", addr, "err", err)
+		h.log.Warn("web: pin "+kind+": store unavailable", append(cardAttr, "addr", addr, "err", err)...)
 		p.Kind, p.Title, p.FormError = "message", "unavailable.title", "err.unavailable"
 		w.Header().Set("Retry-After", "60")
 		h.render(w, p, http.StatusServiceUnavailable)

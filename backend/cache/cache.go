@@ -72,6 +72,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	pending map[string]*pendingCall // IDs with a backend call in flight
+	flights map[string]*flight      // backend calls in flight by singleflight key, with their callers
 
 	hits, misses, negHits, staleHits, coalesced, invalidations atomic.Uint64
 	joined                                                     atomic.Uint64 // callers registered with singleflight (tests)
@@ -126,6 +127,7 @@ func New(name string, next backend.Authenticator, opts Options) *Cache {
 		dropEntries: opts.DropEntries,
 		now:         opts.Now,
 		pending:     map[string]*pendingCall{},
+		flights:     map[string]*flight{},
 		fields:      &interner{},
 	}
 	// Keep entries as long as either use of them lasts.
@@ -181,33 +183,105 @@ type outcome struct {
 	err error
 }
 
-// miss asks the backend once for all identical concurrent attempts. The
-// call runs detached from the first caller's cancellation (keeping its
-// deadline), so that one client hanging up does not fail the others; each
-// caller stops waiting when its own context ends.
+// flight is one backend call shared by identical concurrent attempts: its
+// context, detached from the first caller's cancellation (keeping its
+// deadline), and how many callers still wait for it.
+type flight struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiting int
+	done    bool
+}
+
+// miss asks the backend once for all identical concurrent attempts. One
+// client hanging up does not fail the others: the call runs detached from
+// each caller's cancellation, and each caller stops waiting when its own
+// context ends. When the last caller has gone (every client hung up), the
+// call is cancelled: a bind still queued for a hashing worker leaves the
+// queue instead of being verified for nobody.
 func (c *Cache) miss(ctx context.Context, cr backend.Credentials, mac [sha256.Size]byte) (backend.Result, bool, error) {
 	key := cr.ID + "\x00" + string(mac[:])
+	f := c.joinFlight(ctx, key)
 	led := false // set only when this caller's function is the one that runs
 	ch := c.sf.DoChan(key, func() (any, error) {
 		led = true
-		callCtx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			callCtx, cancel = context.WithDeadline(callCtx, dl)
-			defer cancel()
-		}
-		return c.call(callCtx, cr, &mac), nil
+		defer c.endFlight(key, f)
+		return c.call(f.ctx, cr, &mac), nil
 	})
 	c.joined.Add(1) // DoChan has registered this caller with the call in flight
 	select {
 	case r := <-ch:
+		c.leaveFlight(key, f)
 		if !led {
 			c.coalesced.Add(1)
 		}
 		o := r.Val.(outcome)
 		return o.res, o.ok, o.err
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The call has the same deadline and ends with it: give it a
+			// moment to say why (51 when it was still waiting for a
+			// hashing worker, 52 from an upstream that did not answer).
+			t := time.NewTimer(deadlineGrace)
+			defer t.Stop()
+			select {
+			case r := <-ch:
+				c.leaveFlight(key, f)
+				o := r.Val.(outcome)
+				return o.res, o.ok, o.err
+			case <-t.C:
+			}
+		}
+		c.leaveFlight(key, f)
 		return backend.Result{}, false, fmt.Errorf("cache %s: authenticate: %w: %w", c.name, backend.ErrUnavailable, ctx.Err())
+	}
+}
+
+// deadlineGrace is how long a caller whose deadline passed waits for the
+// shared call's own answer (it has the same deadline).
+const deadlineGrace = 100 * time.Millisecond
+
+// joinFlight counts a caller in the flight of key, making it (with ctx's
+// deadline) when there is none.
+func (c *Cache) joinFlight(ctx context.Context, key string) *flight {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.flights[key]
+	if f == nil || f.done {
+		f = &flight{}
+		f.ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			inner := f.cancel
+			f.ctx, cancel = context.WithDeadline(f.ctx, dl)
+			f.cancel = func() { cancel(); inner() }
+		}
+		c.flights[key] = f
+	}
+	f.waiting++
+	return f
+}
+
+// leaveFlight counts a caller out; the last one out cancels the call.
+func (c *Cache) leaveFlight(key string, f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.waiting--
+	if f.waiting == 0 {
+		f.cancel()
+		if c.flights[key] == f {
+			delete(c.flights, key)
+		}
+	}
+}
+
+// endFlight marks the flight's call finished: later callers start a new one.
+func (c *Cache) endFlight(key string, f *flight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f.done = true
+	if c.flights[key] == f {
+		delete(c.flights, key)
 	}
 }
 
@@ -243,9 +317,15 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 	return outcome{res: res, ok: ok}
 }
 
-// failed records a failure: wrong passwords and unknown users go to the
-// negative cache; a failure for any other reason (locked, suspended,
-// expired...) means the account changed, so its positive entry goes.
+// failed records a failure in the negative cache, whatever its reason:
+// the same wrong password again is then answered alike for an unknown ID
+// and for an active, locked, suspended, expired, pending, superseded or
+// PIN-less account (same result, same time), so repeated probes learn
+// nothing. A change of the account (unlock, resume, new PIN...) drops the
+// entry at once through Invalidate; a state that ends with time (a lock
+// running out, a pending date reached) is seen at most NegativeTTL late.
+// A failure for any reason but a wrong password means the account
+// changed, so its positive entry goes too.
 func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, now int64, dirty bool) {
 	reason := res.Reason
 	if reason == backend.ReasonNone {
@@ -259,7 +339,7 @@ func (c *Cache) failed(id string, mac *[sha256.Size]byte, res backend.Result, no
 	} else {
 		c.pos.remove(id, nil)
 	}
-	if dirty || c.negs == nil || (reason != backend.ReasonBadCredentials && reason != backend.ReasonUnknownUser) {
+	if dirty || c.negs == nil {
 		return
 	}
 	c.negs.record(id, mac, now, reason)

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +103,14 @@ func TestScenarios(t *testing.T) {
 		{"lock invalidates, unlock works", Options{}, []step{
 			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
 			{do: lock, id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 2},
-			{id: "CU1", pw: right, wantReason: backend.ReasonLocked, wantCalls: 3}, // locked is never cached
-			{do: unlock, id: "CU1", pw: right, wantOK: true, wantCalls: 4},
+			// The same PIN again is answered like any repeated failure.
+			{id: "CU1", pw: right, wantCached: true, wantReason: backend.ReasonLocked, wantCalls: 2},
+			{do: unlock, id: "CU1", pw: right, wantOK: true, wantCalls: 3}, // the unlock dropped the entry
+		}},
+		{"a state that ends by itself is seen within negative_ttl", Options{NegativeTTL: 30 * time.Second}, []step{
+			{do: func(f *fakeBackend, _ *fakeClock) { f.state["CU1"] = backend.ReasonPending }, id: "CU1", pw: right, wantReason: backend.ReasonPending, wantCalls: 1},
+			{do: func(f *fakeBackend, _ *fakeClock) { delete(f.state, "CU1") }, id: "CU1", pw: right, wantCached: true, wantReason: backend.ReasonPending, wantCalls: 1},
+			{do: advance(31 * time.Second), id: "CU1", pw: right, wantOK: true, wantCalls: 2},
 		}},
 		{"ttl", Options{TTL: time.Minute}, []step{
 			{id: "CU1", pw: right, wantOK: true, wantCalls: 1},
@@ -273,28 +280,72 @@ func TestInvalidationDuringCall(t *testing.T) {
 }
 
 // TestCallerCancel: a caller whose context ends stops waiting; the shared
-// call goes on for the others.
+// call goes on for the others and is cached. When every caller has gone,
+// the call itself is cancelled (a bind queued for hashing leaves the
+// queue) and nothing is cached.
 func TestCallerCancel(t *testing.T) {
 	f := newFake()
 	gate := make(chan struct{})
 	f.gate = gate
 	c := New("fake", f, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	errc := make(chan error, 2)
 	go func() {
-		_, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+		_, _, err := c.Authenticate(ctx1, backend.Credentials{ID: "CU1", Password: right})
 		errc <- err
 	}()
 	for f.waiting.Load() < 1 {
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
+	go func() {
+		_, ok, err := c.Authenticate(ctx2, backend.Credentials{ID: "CU1", Password: right})
+		if !ok && err == nil {
+			err = errors.New("not ok")
+		}
+		errc <- err
+	}()
+	for c.joined.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel1()
 	if err := <-errc; !errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("cancelled caller: %v, want ErrUnavailable", err)
 	}
 	close(gate)
-	for c.Stats().Entries != 1 { // the detached call still completes and caches
+	if err := <-errc; err != nil {
+		t.Fatalf("the caller still waiting: %v", err)
+	}
+	if c.Stats().Entries != 1 || f.calls.Load() != 1 {
+		t.Fatalf("entries %d, calls %d: want the shared call cached once", c.Stats().Entries, f.calls.Load())
+	}
+
+	// Alone: the caller hangs up while the call waits; the call ends.
+	f.mu.Lock()
+	f.gate = make(chan struct{}) // never opened
+	f.mu.Unlock()
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	go func() {
+		_, _, err := c.Authenticate(ctx3, backend.Credentials{ID: "CU2", Password: "Right-pin-2"})
+		errc <- err
+	}()
+	for f.waiting.Load() < 2 {
 		time.Sleep(time.Millisecond)
+	}
+	cancel3()
+	if err := <-errc; !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.returned.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend call of a caller who left is still waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := c.Stats().Entries; n != 1 {
+		t.Fatalf("entries %d: the abandoned call must not be cached", n)
 	}
 }
 
@@ -479,5 +530,61 @@ func TestInvalidateAll(t *testing.T) {
 	f.mu.Unlock()
 	if res, _, _ := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right}); res.Cached {
 		t.Fatal("the answer of a call in flight during Invalidate(\"\") was cached")
+	}
+}
+
+// TestRepeatedWrongPINAlikeForEveryState: the same wrong PIN twice is
+// answered from the negative cache the second time whatever the account's
+// state, with the reason of the first answer: an unknown ID and an active,
+// locked, suspended, expired, pending, PIN-less or superseded account cost
+// the same backend calls.
+func TestRepeatedWrongPINAlikeForEveryState(t *testing.T) {
+	states := []backend.Reason{"", backend.ReasonLocked, backend.ReasonSuspended, backend.ReasonExpired,
+		backend.ReasonPending, backend.ReasonNoPIN, backend.ReasonSuperseded}
+	f := newFake()
+	c := New("fake", f, Options{})
+	for i, st := range append(states, backend.ReasonUnknownUser) {
+		id := fmt.Sprintf("CU%d", 100+i)
+		want := st
+		switch st {
+		case "":
+			f.passwords[id], want = "Right-pin-9", backend.ReasonBadCredentials
+		case backend.ReasonUnknownUser:
+		default:
+			f.passwords[id] = "Right-pin-9"
+			f.state[id] = st
+		}
+		before := f.calls.Load()
+		for n := range 2 {
+			res, ok, err := c.Authenticate(context.Background(), backend.Credentials{ID: id, Password: wrong})
+			if ok || err != nil || res.Reason != want || res.Cached != (n == 1) {
+				t.Fatalf("%s (%q) attempt %d: ok=%v err=%v %+v, want reason %q, cached the second time", id, st, n+1, ok, err, res, want)
+			}
+		}
+		if got := f.calls.Load() - before; got != 1 {
+			t.Fatalf("%s (%q): %d backend calls for the same wrong PIN twice, want 1", id, st, got)
+		}
+	}
+}
+
+// busyAtDeadline waits, like a bind queued for a hashing worker, until
+// its context's deadline, then answers ErrBusy.
+type busyAtDeadline struct{ *fakeBackend }
+
+func (b busyAtDeadline) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
+	<-ctx.Done()
+	return backend.Result{}, false, fmt.Errorf("hashpool: no hashing worker before the deadline: %w", backend.ErrBusy)
+}
+
+// TestDeadlineKeepsTheBackendsReason: a caller whose deadline passes gets
+// the backend's own answer for it (51 for a bind still queued for
+// hashing), not a generic unavailable.
+func TestDeadlineKeepsTheBackendsReason(t *testing.T) {
+	c := New("fake", busyAtDeadline{newFake()}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right})
+	if !errors.Is(err, backend.ErrBusy) || errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("at the deadline: %v, want the backend's ErrBusy", err)
 	}
 }

@@ -21,6 +21,7 @@ type fakeBackend struct {
 	down      bool
 	gate      chan struct{} // when set, Authenticate waits for it to close
 	waiting   atomic.Int64
+	returned  atomic.Int64 // calls that got past the gate (or gave up on it)
 	calls     atomic.Int64
 	lookups   atomic.Int64
 	listeners []func(string)
@@ -44,7 +45,9 @@ func (f *fakeBackend) Authenticate(ctx context.Context, c backend.Credentials) (
 		f.waiting.Add(1)
 		select {
 		case <-gate:
+			f.returned.Add(1)
 		case <-ctx.Done():
+			f.returned.Add(1)
 			return backend.Result{}, false, fmt.Errorf("fake: %w: %w", backend.ErrUnavailable, ctx.Err())
 		}
 	}

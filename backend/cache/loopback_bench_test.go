@@ -72,7 +72,7 @@ func BenchmarkCachedBindLoopback(b *testing.B) {
 func loopbackStack(b *testing.B, logger *slog.Logger) string {
 	b.Helper()
 	ctx := context.Background()
-	pool := hashpool.New(2, 0)
+	pool := hashpool.New(2)
 	st, err := pinstore.Open(ctx, pinstore.Options{
 		DSN:      filepath.Join(b.TempDir(), "pins.db"),
 		Hash:     passhash.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},

@@ -52,7 +52,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
-	pool := hashpool.New(1, 0)
+	pool := hashpool.NewWith(hashpool.Options{Workers: 1, MaxWait: -1})
 	st, err := pinstore.Open(ctx, pinstore.Options{
 		DSN:      filepath.Join(t.TempDir(), "pins.db"),
 		Hash:     passhash.Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
@@ -170,7 +170,7 @@ func TestHashingFullGives51(t *testing.T) {
 		t.Fatal(err)
 	}
 	release, started := make(chan struct{}), make(chan struct{})
-	go s.pool.Do(context.Background(), func() { close(started); <-release })
+	go s.pool.Do(context.Background(), "", func() { close(started); <-release })
 	<-started
 	defer close(release)
 	if err := c.Bind(dn, "Wrong-pin-2026"); code(err) != ldap.LDAPResultBusy {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -12,7 +13,7 @@ import (
 // ttl instead of one per login, and never waits in the hashing queue. A
 // different password always goes to verify; failures are not remembered.
 type Verifier struct {
-	verify func(string) (bool, error)
+	verify func(ctx context.Context, client, password string) (bool, error)
 	ttl    time.Duration
 	now    func() time.Time
 	key    *macKey
@@ -22,15 +23,16 @@ type Verifier struct {
 	until time.Time
 }
 
-// NewVerifier wraps verify; ttl <= 0 turns remembering off.
-func NewVerifier(verify func(string) (bool, error), ttl time.Duration) *Verifier {
+// NewVerifier wraps verify (which is given the bind's context and client
+// address, for the hashing pool); ttl <= 0 turns remembering off.
+func NewVerifier(verify func(ctx context.Context, client, password string) (bool, error), ttl time.Duration) *Verifier {
 	return &Verifier{verify: verify, ttl: ttl, now: time.Now, key: newMACKey()}
 }
 
 // Verify checks password, from memory when it was accepted within ttl.
-func (v *Verifier) Verify(password string) (bool, error) {
+func (v *Verifier) Verify(ctx context.Context, client, password string) (bool, error) {
 	if v.ttl <= 0 {
-		return v.verify(password)
+		return v.verify(ctx, client, password)
 	}
 	m := v.key.sum(password)
 	now := v.now()
@@ -40,7 +42,7 @@ func (v *Verifier) Verify(password string) (bool, error) {
 	if hit {
 		return true, nil
 	}
-	ok, err := v.verify(password)
+	ok, err := v.verify(ctx, client, password)
 	if ok && err == nil {
 		v.mu.Lock()
 		v.mac, v.until = m, now.Add(v.ttl)

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -8,7 +9,7 @@ import (
 
 func TestVerifierRemembersOnlyAcceptedPasswords(t *testing.T) {
 	calls := 0
-	verify := func(pw string) (bool, error) {
+	verify := func(_ context.Context, _, pw string) (bool, error) {
 		calls++
 		if pw == "busy" {
 			return false, errors.New("busy")
@@ -34,14 +35,14 @@ func TestVerifierRemembersOnlyAcceptedPasswords(t *testing.T) {
 	}
 	for i, s := range steps {
 		now = now.Add(s.advance)
-		got, _ := v.Verify(s.pw)
+		got, _ := v.Verify(context.Background(), "10.0.0.1:1", s.pw)
 		if got != s.want || calls != s.wantCalls {
 			t.Fatalf("step %d (%s): got %v with %d calls, want %v with %d", i, s.pw, got, calls, s.want, s.wantCalls)
 		}
 	}
 	off := NewVerifier(verify, 0)
-	off.Verify("right")
-	off.Verify("right")
+	off.Verify(context.Background(), "", "right")
+	off.Verify(context.Background(), "", "right")
 	if calls != 7 {
 		t.Fatalf("ttl 0 remembered a password (%d calls)", calls)
 	}

@@ -24,11 +24,12 @@ const maxAuthAttempts = 3
 // on an active, unlocked account counts toward the lockout; a wrong PIN on a
 // locked account neither counts nor extends the lock.
 func (s *Store) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
-	// Under a storm of PINs the pool is full and the answer would be 51
-	// anyway: give it before reading the store, which saves the read's CPU
-	// for the binds the cache answers.
-	if s.pool.Full() {
-		return backend.Result{}, false, fmt.Errorf("pinstore: authenticate: hashing pool full: %w", backend.ErrBusy)
+	// When hashing is so busy that this client's bind would not be
+	// admitted to wait, the answer is 51 anyway: give it before reading
+	// the store, which saves the read's CPU for the binds the cache
+	// answers. The pool counts the refusal.
+	if err := s.pool.Admit(ctx, c.ClientAddr); err != nil {
+		return backend.Result{}, false, fmt.Errorf("pinstore: authenticate: %w", err)
 	}
 	for range maxAuthAttempts {
 		res, ok, retry, err := s.authenticateOnce(ctx, c)
@@ -43,7 +44,7 @@ func (s *Store) authenticateOnce(ctx context.Context, c backend.Credentials) (re
 	const op = "authenticate"
 	r, err := get(ctx, s.r, s.d, c.ID)
 	if errors.Is(err, backend.ErrNotFound) {
-		if err := s.hashing(ctx, op, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
+		if err := s.hashing(ctx, op, c.ClientAddr, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
 			return backend.Result{}, false, false, err
 		}
 		return backend.Result{Reason: backend.ReasonUnknownUser}, false, false, nil
@@ -53,7 +54,7 @@ func (s *Store) authenticateOnce(ctx context.Context, c backend.Credentials) (re
 	}
 	now := s.now()
 	if reason := r.blockReason(now); reason != backend.ReasonNone {
-		if err := s.hashing(ctx, op, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
+		if err := s.hashing(ctx, op, c.ClientAddr, func() { passhash.DummyVerifyWith(c.Password, s.hash) }); err != nil {
 			return backend.Result{}, false, false, err
 		}
 		return backend.Result{Reason: reason, Generation: r.Generation}, false, false, nil
@@ -64,7 +65,7 @@ func (s *Store) authenticateOnce(ctx context.Context, c backend.Credentials) (re
 		verr, herr   error
 		newHash      sql.NullString
 	)
-	err = s.hashing(ctx, op, func() {
+	err = s.hashing(ctx, op, c.ClientAddr, func() {
 		if passhash.NeedsRehash(r.pinHash, s.hash) { // a legacy hash costs less than argon2id: pad to the same cost
 			passhash.DummyVerifyWith(c.Password, s.hash)
 		}

@@ -16,8 +16,10 @@ import (
 //
 // Self-service (Force false) needs the right Old PIN: a wrong one is
 // ErrWrongOldPassword and counts toward the lockout like a failed bind; a
-// locked, suspended, expired, pending or superseded account, or one whose
-// category is in NoChangeCategories, gets ErrNotPermitted; the new PIN must
+// locked, suspended, expired, pending or superseded account gets
+// ErrWrongOldPassword too, whatever the Old PIN, after the same work (it is
+// not counted), so that the answer does not tell the account's state; a
+// category in NoChangeCategories gets ErrNotPermitted; the new PIN must
 // differ from the old. Force (a staff or service reset) skips those checks
 // but a superseded card still gets ErrNotPermitted. An empty New is replaced
 // by Policy.Generate and returned. The new PIN is hashed with argon2id,
@@ -33,7 +35,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 	if err != nil {
 		return "", s.dbErr(op, err)
 	}
-	if r.Status == StatusSuperseded {
+	if req.Force && r.Status == StatusSuperseded {
 		return "", fmt.Errorf("pinstore: %s: card replaced by %s: %w", op, r.SupersededBy, backend.ErrNotPermitted)
 	}
 	if !req.Force {
@@ -53,7 +55,7 @@ func (s *Store) ChangePassword(ctx context.Context, req backend.PasswordChange) 
 			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
-	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+	if perr := s.hashing(ctx, op, req.ClientAddr, func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
 		return "", perr
 	}
 	if err != nil {
@@ -91,26 +93,26 @@ func (s *Store) checkOld(ctx context.Context, r *record, req backend.PasswordCha
 	t := s.now()
 	dummy := func() { passhash.DummyVerifyWith(req.Old, s.hash) }
 	if reason := r.blockReason(t); reason != backend.ReasonNone && reason != backend.ReasonNoPIN {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
-		return fmt.Errorf("account is %s: %w", reason, backend.ErrNotPermitted)
+		return fmt.Errorf("account is %s: %w", reason, backend.ErrWrongOldPassword)
 	}
 	if s.noChange[r.Category] {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
 		return fmt.Errorf("category %q may not change its PIN: %w", r.Category, backend.ErrNotPermitted)
 	}
 	if !r.HasPIN {
-		if err := s.pool.Do(ctx, dummy); err != nil {
+		if err := s.pool.Do(ctx, req.ClientAddr, dummy); err != nil {
 			return err
 		}
 		return backend.ErrWrongOldPassword
 	}
 	var good bool
 	var err error
-	if perr := s.pool.Do(ctx, func() { good, _, err = passhash.VerifyWith(r.pinHash, req.Old, s.hash) }); perr != nil {
+	if perr := s.pool.Do(ctx, req.ClientAddr, func() { good, _, err = passhash.VerifyWith(r.pinHash, req.Old, s.hash) }); perr != nil {
 		return perr
 	}
 	if err != nil || !good {

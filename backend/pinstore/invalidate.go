@@ -136,10 +136,11 @@ func (s *Store) pollChanges(ctx context.Context, conn *sql.Conn, last int64) (in
 	}
 }
 
-// hashing runs fn (argon2id or legacy hashing) in the hash pool; the
-// error, when the pool is full, wraps backend.ErrBusy.
-func (s *Store) hashing(ctx context.Context, op string, fn func()) error {
-	if err := s.pool.Do(ctx, fn); err != nil {
+// hashing runs fn (argon2id or legacy hashing) in the hash pool, in the
+// turn of the client address it is done for ("" for staff); the error,
+// when hashing is too busy, wraps backend.ErrBusy.
+func (s *Store) hashing(ctx context.Context, op, client string, fn func()) error {
+	if err := s.pool.Do(ctx, client, fn); err != nil {
 		return fmt.Errorf("pinstore: %s: %w", op, err)
 	}
 	return nil

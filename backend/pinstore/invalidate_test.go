@@ -204,24 +204,29 @@ func TestWatchStartsAtTheEnd(t *testing.T) {
 	}
 }
 
-// TestHashPoolBusy: with the pool full, a bind is refused with ErrBusy
-// instead of queueing more argon2id work.
+// TestHashPoolBusy: when hashing would not admit the caller (here: no
+// waiting, the one worker busy), a bind is refused with ErrBusy before the
+// store is read, and a PIN change too; each refusal is counted by the
+// pool (bindery_hash_refused_total).
 func TestHashPoolBusy(t *testing.T) {
-	pool := hashpool.New(1, 0)
+	pool := hashpool.NewWith(hashpool.Options{Workers: 1, MaxWait: -1})
 	s, _ := newStore(t, func(o *Options) { o.HashPool = pool })
 	addWithPIN(t, s, "CU1")
 	ctx := context.Background()
 	release := make(chan struct{})
 	started := make(chan struct{})
-	go pool.Do(ctx, func() { close(started); <-release })
+	go pool.Do(ctx, "", func() { close(started); <-release })
 	<-started
-	_, _, err := s.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: goodPIN})
+	_, _, err := s.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: goodPIN, ClientAddr: "10.0.0.1:1"})
 	if !errors.Is(err, backend.ErrBusy) {
 		t.Fatalf("Authenticate with a full pool: %v, want ErrBusy", err)
 	}
 	_, err = s.ChangePassword(ctx, backend.PasswordChange{ID: "CU1", Old: goodPIN, New: "Another2026x"})
 	if !errors.Is(err, backend.ErrBusy) {
 		t.Fatalf("ChangePassword with a full pool: %v, want ErrBusy", err)
+	}
+	if got := pool.Stats().Refused; got != 2 {
+		t.Fatalf("refusals counted = %d, want 2 (the bind refused before the read, the change)", got)
 	}
 	close(release)
 	for pool.Stats().Running != 0 {

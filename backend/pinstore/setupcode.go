@@ -194,7 +194,7 @@ func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr s
 		return fmt.Errorf("pinstore: %s: %w", op, err)
 	}
 	dummy := func() error {
-		return s.hashing(ctx, op, func() { passhash.DummyVerifyWith(code, s.hash) })
+		return s.hashing(ctx, op, clientAddr, func() { passhash.DummyVerifyWith(code, s.hash) })
 	}
 	r, err := get(ctx, s.r, s.d, id)
 	if errors.Is(err, backend.ErrNotFound) {
@@ -222,7 +222,7 @@ func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr s
 	otpOK := false
 	if !codeOK && r.MustChange && r.HasPIN {
 		var verr error
-		if perr := s.hashing(ctx, op, func() { otpOK, _, verr = passhash.VerifyWith(r.pinHash, code, s.hash) }); perr != nil {
+		if perr := s.hashing(ctx, op, clientAddr, func() { otpOK, _, verr = passhash.VerifyWith(r.pinHash, code, s.hash) }); perr != nil {
 			return perr
 		}
 		otpOK = otpOK && verr == nil
@@ -249,7 +249,7 @@ func (s *Store) UseSetupCode(ctx context.Context, id, code, newPIN, clientAddr s
 			{Code: "same_as_old", Message: "new PIN must differ from the current PIN"}}})
 	}
 	var hash string
-	if perr := s.hashing(ctx, op, func() { hash, err = passhash.Hash(newPIN, s.hash) }); perr != nil {
+	if perr := s.hashing(ctx, op, clientAddr, func() { hash, err = passhash.Hash(newPIN, s.hash) }); perr != nil {
 		return perr
 	}
 	if err != nil {

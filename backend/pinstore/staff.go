@@ -224,7 +224,7 @@ func (s *Store) SetPIN(ctx context.Context, id, pin, operator string) error {
 	}
 	var hash string
 	var err error
-	if perr := s.hashing(ctx, "set pin", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+	if perr := s.hashing(ctx, "set pin", "", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
 		return perr
 	}
 	if err != nil {
@@ -245,7 +245,7 @@ func (s *Store) ResetPIN(ctx context.Context, id, operator string) (string, erro
 	pin := s.policy.Generate()
 	var hash string
 	var err error
-	if perr := s.hashing(ctx, "reset pin", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
+	if perr := s.hashing(ctx, "reset pin", "", func() { hash, err = passhash.Hash(pin, s.hash) }); perr != nil {
 		return "", perr
 	}
 	if err != nil {

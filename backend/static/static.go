@@ -159,7 +159,7 @@ func (b *Backend) Authenticate(ctx context.Context, c backend.Credentials) (back
 	if !known {
 		if b.dummy != "" {
 			// equalise timing; the result is irrelevant
-			if err := b.pool.Do(ctx, func() { _, _ = b.verify(b.dummy, c.Password) }); err != nil {
+			if err := b.pool.Do(ctx, c.ClientAddr, func() { _, _ = b.verify(b.dummy, c.Password) }); err != nil {
 				return backend.Result{}, false, fmt.Errorf("static %s: authenticate: %w", b.name, err)
 			}
 		}
@@ -167,7 +167,7 @@ func (b *Backend) Authenticate(ctx context.Context, c backend.Credentials) (back
 	}
 	var ok bool
 	var err error
-	if perr := b.pool.Do(ctx, func() { ok, err = b.verify(hash, c.Password) }); perr != nil {
+	if perr := b.pool.Do(ctx, c.ClientAddr, func() { ok, err = b.verify(hash, c.Password) }); perr != nil {
 		return backend.Result{}, false, fmt.Errorf("static %s: authenticate: %w", b.name, perr)
 	}
 	if err != nil {

@@ -195,14 +195,14 @@ func TestConcurrent(t *testing.T) {
 // TestHashPoolBusy: a full hash pool refuses the bind with ErrBusy, for
 // known and unknown IDs alike, without verifying.
 func TestHashPoolBusy(t *testing.T) {
-	pool := hashpool.New(1, 0)
+	pool := hashpool.NewWith(hashpool.Options{Workers: 1, MaxWait: -1})
 	f := &fakeVerify{}
 	b, err := New("staticusers", users, f.verify, Options{DummyHash: "$fake$dummy", HashPool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
 	release, started := make(chan struct{}), make(chan struct{})
-	go pool.Do(context.Background(), func() { close(started); <-release })
+	go pool.Do(context.Background(), "", func() { close(started); <-release })
 	<-started
 	defer close(release)
 	for _, id := range []string{"demo1", "nobody"} {

@@ -155,3 +155,46 @@ func TestCLIAgainstSlapd(t *testing.T) {
 		})
 	}
 }
+
+// TestBurstAgainstSlapd: --burst binds N distinct users at once from
+// --source and counts each result; a user whose password in the file is
+// wrong is counted as a 49, never as a success.
+func TestBurstAgainstSlapd(t *testing.T) {
+	s, users := startSlapd(t, 20)
+	data, err := os.ReadFile(users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Break the fourth user's password.
+	lines := strings.Split(string(data), "\n")
+	lines[4] = strings.Replace(lines[4], "x,", "y,", 1)
+	if err := os.WriteFile(users, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := benchMain(context.Background(), []string{"--url", s.URL(), "--users", users, "--burst", "20", "--source", "127.0.0.2", "--label", "b20"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"b20\n", "burst: 20 binds at the same instant, 20 distinct users from 127.0.0.2", "0 Success", "49 Invalid Credentials", "burst n=20 ok=19 refused_51=0 wrong_49=1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := benchMain(context.Background(), []string{"--url", s.URL(), "--users", users, "--burst", "5", "--burst-offset", "10", "--json"}, &out, &errOut); code != 0 {
+		t.Fatalf("json: exit %d\n%s", code, errOut.String())
+	}
+	var r BurstResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || r.N != 5 || r.OK != 5 || r.ByCode["0"] != 5 || r.LastS <= 0 {
+		t.Fatalf("json burst: %v %+v", err, r)
+	}
+	for _, args := range [][]string{
+		{"--url", s.URL(), "--users", users, "--burst", "21"},
+		{"--url", s.URL(), "--users", users, "--burst", "5", "--mode", "search-bind"},
+		{"--url", s.URL(), "--users", users, "--burst", "5", "--source", "not-an-ip"},
+	} {
+		if code := benchMain(context.Background(), args, &out, &errOut); code == 0 {
+			t.Errorf("%v: exit 0, want a refusal", args)
+		}
+	}
+}

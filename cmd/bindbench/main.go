@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -122,6 +123,9 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Uint64Var(&l.Seed, "seed", 1, "seed for --pick random and --wrong")
 	fs.DurationVar(&l.Timeout, "timeout", 5*time.Second, "dial and per-request timeout")
 	fs.BoolVar(&l.Prime, "prime", false, "bind as every user once before the warm-up (fills a cache), not counted")
+	fs.StringVar(&l.Source, "source", "", "local IP address to connect from, e.g. 127.0.0.2 (several loads from distinct client addresses)")
+	burst := fs.Int("burst", 0, "instead of a timed load: open N connections, then bind N distinct users (the first N of --users, from --burst-offset) at the same instant, once each; print the count of each result and the time to the last success")
+	burstOffset := fs.Int("burst-offset", 0, "with --burst: the index of the first user")
 	rounds := fs.Int("rounds", 0, "rounds (A then B each); default 3 with --against, else 1")
 	maxErr := fs.Float64("max-error-rate", 0.01, "exit 1 when a side's unexpected errors exceed this share of its ops")
 	jsonOut := fs.Bool("json", false, "print one JSON document instead of the table")
@@ -161,6 +165,40 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return usageErr("--pick %q is not rr or random", *pick)
 	case *rounds < 0:
 		return usageErr("--rounds must be positive")
+	case *burst < 0 || *burstOffset < 0:
+		return usageErr("--burst and --burst-offset must not be negative")
+	case *burst > 0 && (b.url != "" || l.Mode != ModeBind):
+		return usageErr("--burst goes with --mode bind and one server (no --against)")
+	case l.Source != "" && net.ParseIP(l.Source) == nil:
+		return usageErr("--source %q is not an IP address", l.Source)
+	}
+	if *burst > 0 {
+		timeoutSet := false
+		fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+		if !timeoutSet {
+			l.Timeout = time.Minute // what Net::LDAP, mod_ldap and JNDI wait, or less
+		}
+		ta, err := a.target(l.Mode)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		r, err := RunBurst(ctx, ta, &l, *burst, *burstOffset)
+		if err != nil {
+			fmt.Fprintln(stderr, "bindbench:", err)
+			if ctx.Err() != nil {
+				return 130
+			}
+			return 1
+		}
+		if *jsonOut {
+			if err := writeJSONValue(stdout, r); err != nil {
+				fmt.Fprintln(stderr, "bindbench:", err)
+				return 1
+			}
+			return 0
+		}
+		WriteBurst(stdout, r, *label)
+		return 0
 	}
 	l.Random = *pick == "random"
 	if *rounds == 0 {

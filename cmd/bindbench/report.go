@@ -13,10 +13,12 @@ import (
 )
 
 // WriteJSON prints the report as one JSON document.
-func WriteJSON(w io.Writer, rep *Report) error {
+func WriteJSON(w io.Writer, rep *Report) error { return writeJSONValue(w, rep) }
+
+func writeJSONValue(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("json: %w", err)
 	}
 	return nil

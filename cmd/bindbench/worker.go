@@ -38,6 +38,10 @@ type Load struct {
 	Seed      uint64
 	Timeout   time.Duration // per LDAP request and dial
 	Prime     bool          // bind every user once before the warm-up
+	// Source is the local IP address connections are opened from ("":
+	// the system's choice), so that several loads on one machine come
+	// from distinct client addresses (127.0.0.2, 127.0.0.3, ...).
+	Source string
 }
 
 // Outcome labels that are not errors.
@@ -95,7 +99,11 @@ func (w *worker) pick() (*User, bool) {
 // dial (re)opens the connection.
 func (w *worker) dial() error {
 	w.close()
-	c, err := ldap.DialURL(w.t.URL, ldap.DialWithDialer(&net.Dialer{Timeout: w.l.Timeout}))
+	d := &net.Dialer{Timeout: w.l.Timeout}
+	if w.l.Source != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(w.l.Source)}
+	}
+	c, err := ldap.DialURL(w.t.URL, ldap.DialWithDialer(d))
 	if err != nil {
 		return err
 	}

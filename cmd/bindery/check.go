@@ -28,7 +28,7 @@ func runCheck(cfg *config.Config, connect bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bindery: %s: the server would not start: %v\n", cfg.Path, probs)
 		return 1
 	}
-	for _, w := range warnings {
+	for _, w := range append(warnings, cfg.Warnings()...) {
 		fmt.Fprintf(stderr, "bindery: warning: %s\n", w)
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%d routes, %d backends, %d service accounts)\n",

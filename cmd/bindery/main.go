@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/bindery/bindery/backend/pinstore"
 	"github.com/bindery/bindery/configs"
@@ -29,6 +30,7 @@ import (
 	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/internal/certs"
 	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/ratelog"
 	"github.com/bindery/bindery/internal/version"
 )
 
@@ -74,12 +76,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	// Log lines are queued and written by one goroutine (internal/asynclog),
 	// so that no operation waits for stderr; Close flushes them at exit.
+	// A warning or error repeated within a minute is written once, then
+	// counted (internal/ratelog): no client can fill the disk with them.
 	alog := asynclog.NewWriter(stderr, 0)
 	defer alog.Close()
-	logger := slog.New(asynclog.Wrap(config.NewLogger(cfg.Log, alog).Handler(), alog))
+	limited := ratelog.New(asynclog.Wrap(config.NewLogger(cfg.Log, alog).Handler(), alog), ratelog.Options{})
+	defer limited.Flush() // before alog.Close: the counts held back are not lost
+	logger := slog.New(limited)
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration: " + w)
+	}
 
 	d, err := start(ctx, *path, cfg, demo, logger)
 	if err != nil {
@@ -87,12 +96,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	err = d.serve(ctx)
-	d.current.Load().Close()
+	closeWithin(d.current.Load(), closeBudget, logger)
 	if err != nil {
 		logger.Error("bindery stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// closeBudget is what closing the backends may take after the server has
+// shut down, so that bindery exits within [server] shutdown_timeout + 1 s.
+const closeBudget = 800 * time.Millisecond
+
+// closeWithin closes the runtime's backends, waiting at most d: a PIN
+// store still writing the failure count of a bind answered before the
+// deadline, or an upstream that does not answer, must not keep the process
+// alive (SQLite and PostgreSQL keep every committed change; a count not yet
+// written is lost).
+func closeWithin(rt *config.Runtime, d time.Duration, logger *slog.Logger) {
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- rt.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			logger.Warn("closing the backends", "err", err)
+		}
+		logger.Debug("backends closed", "took", time.Since(start))
+	case <-time.After(d):
+		logger.Warn("shutdown: backends still closing; exiting without waiting", "waited", d)
+	}
 }
 
 // daemon is the running server: the first runtime's proxy.Server serves
@@ -314,10 +347,14 @@ loop:
 	rt.Logger.Info("shutting down", "deadline", timeout)
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	obs.close(sctx)
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		// Expected when binds still wait for hashing or a slow upstream:
+		// their connections got the Notice of Disconnection and were
+		// closed. Not a failure of the process.
+		rt.Logger.Warn("shutdown: deadline reached; connections still busy were closed with a Notice of Disconnection", "deadline", timeout)
 	}
+	octx, ocancel := context.WithTimeout(context.Background(), closeBudget/4)
+	defer ocancel()
+	obs.close(octx)
 	return nil
 }

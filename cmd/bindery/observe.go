@@ -103,8 +103,26 @@ func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime
 		}
 		return 0
 	})
-	o.counter("hash_refused_total", "Password verifications refused (51 busy) because the hashing queue was full.", nil, func(rt *config.Runtime) float64 {
-		return float64(rt.HashPool.Stats().Refused)
+	// The hashing pool is the process's: a reload's runtime shares it
+	// (config.Rebuild), so it is read from the current runtime, not summed
+	// over the runtimes alive.
+	m.CounterFunc("hash_refused_total", "Password verifications refused with 51 busy: the expected wait for a hashing worker was past [hashing] max_wait, or the bind's deadline passed while it waited.", nil, func() float64 {
+		if rt := current.Load(); rt != nil {
+			return float64(rt.HashPool.Stats().Refused)
+		}
+		return 0
+	})
+	m.GaugeFunc("hash_seconds", "Typical time of one password hashing call (argon2id verification): the first quartile of the last 16, from which the expected wait is computed.", nil, func() float64 {
+		if rt := current.Load(); rt != nil {
+			return rt.HashPool.Stats().Estimate.Seconds()
+		}
+		return 0
+	})
+	m.GaugeFunc("hash_workers", "Password verifications that may run at once ([hashing] workers).", nil, func() float64 {
+		if rt := current.Load(); rt != nil {
+			return float64(rt.HashPool.Stats().Workers)
+		}
+		return 0
 	})
 	o.counter("lockouts_total", "Accounts locked after too many wrong PINs (all PIN stores, since start).", nil, func(rt *config.Runtime) float64 {
 		var n uint64

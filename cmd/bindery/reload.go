@@ -20,8 +20,9 @@ const retireAfter = 2 * time.Minute
 
 // reload re-reads the configuration (SIGHUP). A valid one replaces the
 // routes, backends, service accounts, cache, PIN policy, lockout and
-// throttle settings and the shutdown timeout for new operations, and
-// re-reads the TLS certificate; connections stay open and operations
+// throttle settings and the shutdown timeout for new operations, applies
+// [hashing] to the running hashing pool (config.Rebuild), and re-reads
+// the TLS certificate; connections stay open and operations
 // already running finish with what they started with. A configuration
 // whose keys and named files (passwords, CAs) are all unchanged only
 // re-reads the certificate and keeps the backends and their caches (the
@@ -46,10 +47,13 @@ func (d *daemon) reload(ctx context.Context) {
 		logger.Info("reload: the configuration and the files it names are unchanged; backends and caches kept", "config", cfg.Path)
 		return
 	}
-	next, err := config.Build(ctx, cfg, logger, d.hooks)
+	next, err := config.Rebuild(ctx, cfg, logger, prev, d.hooks)
 	if err != nil {
 		logger.Error("reload refused: the new configuration could not be built; still running the previous one", "err", err)
 		return
+	}
+	for _, w := range cfg.Warnings() {
+		logger.Warn("configuration: " + w)
 	}
 	if d.certs != nil && cfg.Server.TLS != nil {
 		d.certs.Reload(cfg.Server.TLS.CertFile, cfg.Server.TLS.KeyFile) // a refusal is logged; the pair in use stays
@@ -150,6 +154,7 @@ var reloadKeys = []reloadKey{
 	{"log.audit_file", false, func(c *config.Config) any { return c.Log.AuditFile }},
 	{"log.audit_max_mb", false, func(c *config.Config) any { return c.Log.AuditMaxMB }},
 	{"log.audit_max_files", false, func(c *config.Config) any { return c.Log.AuditMaxFiles }},
+	{"log.secret_attributes", false, func(c *config.Config) any { return c.Log.SecretAttributes }},
 	{"http.listen", false, func(c *config.Config) any { return c.HTTP.Listen }},
 	{"web.enabled", false, func(c *config.Config) any { return c.Web.Enabled }},
 	{"web.listen", false, func(c *config.Config) any { return c.Web.Listen }},
@@ -172,9 +177,10 @@ var reloadKeys = []reloadKey{
 	{"cache.negative_ttl", true, nil},
 	{"cache.max_entries", true, nil},
 	{"cache.serve_stale_for", true, nil},
-	{"hashing.workers", false, func(c *config.Config) any { return c.Hashing.Workers }},
-	{"hashing.queue", false, func(c *config.Config) any { return c.Hashing.Queue }},
-	{"hashing.nice", false, func(c *config.Config) any { return c.Hashing.Nice }},
+	{"hashing.workers", true, nil},  // the running pool takes it (config.Rebuild)
+	{"hashing.max_wait", true, nil}, // the running pool takes it (config.Rebuild)
+	{"hashing.queue", true, nil},    // no longer used: ignored with a warning, at start and on reload
+	{"hashing.nice", true, nil},     // no longer used: ignored with a warning, at start and on reload
 	{"posix.enabled", false, func(c *config.Config) any { return c.POSIX.Enabled }},
 	{"posix.uid_range", false, func(c *config.Config) any { return c.POSIX.UIDRange }},
 	{"posix.groups", false, func(c *config.Config) any { return c.POSIX.Groups }},

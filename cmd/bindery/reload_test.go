@@ -97,7 +97,9 @@ func TestRestartNeeded(t *testing.T) {
 		{"\n[lockout]\nthrottle_after = 9\nwindow = \"1h\"\nmax_failures = 3", ""},
 		{"\n[lockout]\nreveal = true", "lockout.reveal"},
 		{"\n[cache]\nttl = \"1m\"", ""},
-		{"\n[hashing]\nworkers = 7", "hashing.workers"},
+		// [hashing] is applied to the running pool (issue 12).
+		{"\n[hashing]\nworkers = 7\nmax_wait = \"30s\"", ""},
+		{"\n[log]\nsecret_attributes = [\"pinHint\"]", "log.secret_attributes"},
 		{"\n[log]\nlevel = \"debug\"", "log.level"},
 		{"\n[web]\ntrusted_proxies = [\"127.0.0.1\"]", "web.trusted_proxies"},
 		{"\n[pin_policy]\nmin_length = 12", ""},

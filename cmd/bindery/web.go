@@ -121,10 +121,10 @@ func pinPage(current *atomic.Pointer[config.Runtime], secure bool, logger *slog.
 			c := current.Load().Config.PINPolicy
 			return pinstore.Policy{MinLength: c.MinLength, MaxLength: c.MaxLength, MinClasses: c.MinClasses}
 		},
-		DummyVerify: func(secret string) {
+		DummyVerify: func(ctx context.Context, client, secret string) {
 			rt := current.Load()
 			params := rt.Config.HashParams()
-			_ = rt.HashPool.Do(context.Background(), func() { passhash.DummyVerifyWith(secret, params) })
+			_ = rt.HashPool.Do(ctx, client, func() { passhash.DummyVerifyWith(secret, params) })
 		},
 		Secure: secure,
 		Logger: logger,

@@ -79,6 +79,7 @@ type record struct {
 	Service    string  `json:"service,omitempty"`
 	Kind       string  `json:"kind,omitempty"`
 	ID         string  `json:"id,omitempty"`
+	NameLen    int     `json:"name_len,omitempty"` // a name not written: it matched no route or did not parse
 	Route      string  `json:"route,omitempty"`
 	Backend    string  `json:"backend,omitempty"`
 	Code       int     `json:"code"`
@@ -95,9 +96,12 @@ func (l *Log) OpDone(ev proxy.OpEvent) {
 	if ev.Op != "bind" && ev.Op != "passwd" && ev.Op != "staff_login" {
 		return
 	}
+	if ev.NameLen > 0 && ev.Route == "" {
+		ev.Route = "none"
+	}
 	b, err := json.Marshal(record{
 		Time: ev.Time.UTC().Format(time.RFC3339Nano), Op: ev.Op, Client: ev.Client, Service: ev.Service,
-		Kind: ev.Kind, ID: ev.ID, Route: ev.Route, Backend: ev.Backend, Code: ev.Code,
+		Kind: ev.Kind, ID: ev.ID, NameLen: ev.NameLen, Route: ev.Route, Backend: ev.Backend, Code: ev.Code,
 		Result: resultWord(ev.Code), Reason: string(ev.Reason), Cached: ev.Cached,
 		Throttled: ev.Throttled.Seconds(), DurationMS: float64(ev.Duration.Microseconds()) / 1000,
 	})
@@ -109,6 +113,8 @@ func (l *Log) OpDone(ev proxy.OpEvent) {
 
 func resultWord(code int) string {
 	switch code {
+	case proxy.NoResult:
+		return "hung_up"
 	case 0:
 		return "success"
 	case 49:

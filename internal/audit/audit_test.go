@@ -116,3 +116,31 @@ func TestFullQueueDropsAndCountsInsteadOfBlocking(t *testing.T) {
 	close(bw.release)
 	l.Close()
 }
+
+// TestNameWithoutRouteAndHangUp: a name that matched no route is audited
+// by its length with route "none", never as typed; a bind whose client
+// hung up is "hung_up" with code -1, not a success.
+func TestNameWithoutRouteAndHangUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.log")
+	l, err := New(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.OpDone(proxy.OpEvent{Time: time.Now(), Op: "bind", Code: 49, Kind: "person", NameLen: 14, Reason: backend.ReasonNoRoute})
+	l.OpDone(proxy.OpEvent{Time: time.Now(), Op: "bind", Code: proxy.NoResult, Kind: "person", ID: "CU1234567", Route: "julac"})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var a, b map[string]any
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &a) != nil || json.Unmarshal([]byte(lines[1]), &b) != nil {
+		t.Fatalf("lines: %q", data)
+	}
+	if a["name_len"] != 14.0 || a["route"] != "none" || a["id"] != nil {
+		t.Errorf("no-route line: %v", a)
+	}
+	if b["result"] != "hung_up" || b["code"] != -1.0 {
+		t.Errorf("hung-up line: %v", b)
+	}
+}

@@ -34,8 +34,10 @@ type Runtime struct {
 	// [cache] ttl is not "0s" (backend.As finds the cache).
 	Backends map[string]backend.Authenticator
 	Stores   map[string]*pinstore.Store // the pinstore backends, by name (without the cache)
-	// HashPool bounds every password verification ([hashing]).
+	// HashPool bounds every password verification ([hashing]). A
+	// reload's Runtime shares its predecessor's (Rebuild).
 	HashPool        *hashpool.Pool
+	ownsPool        bool // Close closes HashPool
 	Listen          string
 	ListenTLS       string // "" when LDAPS is off
 	ShutdownTimeout time.Duration
@@ -50,7 +52,9 @@ func (r *Runtime) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	r.HashPool.Close()
+	if r.ownsPool {
+		r.HashPool.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -82,9 +86,27 @@ type Hooks struct {
 	UpstreamRequest func(backend, op string, d time.Duration)
 }
 
-// Build opens every backend and assembles the server. On error, whatever
-// was opened is closed again. At most one Hooks is used.
-func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks) (_ *Runtime, err error) {
+// Build opens every backend and assembles the server, with a new hashing
+// pool. On error, whatever was opened is closed again. At most one Hooks
+// is used.
+func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks) (*Runtime, error) {
+	return build(ctx, cfg, logger, nil, hooks)
+}
+
+// Rebuild is Build for a reload: the new Runtime shares prev's hashing
+// pool, which takes the new [hashing] settings once the build succeeded
+// (callers already waiting keep their place), and the duty to close it.
+func Rebuild(ctx context.Context, cfg *Config, logger *slog.Logger, prev *Runtime, hooks ...Hooks) (*Runtime, error) {
+	rt, err := build(ctx, cfg, logger, prev.HashPool, hooks)
+	if err != nil {
+		return nil, err
+	}
+	rt.HashPool.Configure(cfg.HashPoolOptions())
+	rt.ownsPool, prev.ownsPool = prev.ownsPool, false
+	return rt, nil
+}
+
+func build(ctx context.Context, cfg *Config, logger *slog.Logger, pool *hashpool.Pool, hooks []Hooks) (_ *Runtime, err error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -92,8 +114,13 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks
 	if len(hooks) > 0 {
 		h = hooks[0]
 	}
+	owns := pool == nil
+	if owns {
+		pool = cfg.NewHashPool()
+	}
 	rt := &Runtime{
-		HashPool:        cfg.NewHashPool(),
+		HashPool:        pool,
+		ownsPool:        owns,
 		Config:          cfg,
 		Backends:        map[string]backend.Authenticator{},
 		Stores:          map[string]*pinstore.Store{},
@@ -152,6 +179,8 @@ func Build(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...Hooks
 		TimeLimit:         Duration(s.TimeLimit, 0),
 		ThrottleAfter:     *cfg.Lockout.ThrottleAfter,
 		ThrottleWindow:    Duration(cfg.Lockout.Window, 0),
+		HashWait:          pool.MaxWait,
+		SecretAttributes:  cfg.Log.SecretAttributes,
 		Logger:            logger,
 		VendorVersion:     version.Get().String(),
 		ProxyProtocolFrom: s.ProxyProtocolFrom.Prefixes(),
@@ -223,9 +252,9 @@ func buildRoutes(cfg *Config, backends map[string]backend.Authenticator, pool *h
 			CanReset:   sa.CanReset,
 			CanList:    sa.CanList,
 			Attributes: sa.Attributes,
-			Verify: cache.NewVerifier(func(pw string) (ok bool, err error) {
-				// A full pool is an error wrapping backend.ErrBusy: 51.
-				if perr := pool.Do(context.Background(), func() { ok, _, err = passhash.Verify(hash, pw) }); perr != nil {
+			Verify: cache.NewVerifier(func(ctx context.Context, client, pw string) (ok bool, err error) {
+				// Hashing too busy is an error wrapping backend.ErrBusy: 51.
+				if perr := pool.Do(ctx, client, func() { ok, _, err = passhash.Verify(hash, pw) }); perr != nil {
 					return false, perr
 				}
 				return ok, err
@@ -350,21 +379,6 @@ func (c *Config) RouteFor(id string) (*Route, string, bool) {
 		}
 	}
 	return nil, "", false
-}
-
-// NewHashPool makes the pool of [hashing]: workers (default the number of
-// CPUs), queue (default 4 × workers) and nice (default DefaultHashingNice).
-// Runtime.Close closes it.
-func (c *Config) NewHashPool() *hashpool.Pool {
-	q := -1
-	if c.Hashing.Queue != nil {
-		q = *c.Hashing.Queue
-	}
-	nice := DefaultHashingNice
-	if c.Hashing.Nice != nil {
-		nice = *c.Hashing.Nice
-	}
-	return hashpool.NewWith(hashpool.Options{Workers: c.Hashing.Workers, Queue: q, Nice: nice})
 }
 
 // CacheOptions returns the cache settings of [cache], and false when the

@@ -98,6 +98,11 @@ func Parse(data []byte) (*Config, error) {
 	return cfg, nil
 }
 
+// Warnings lists what a valid file should still change (keys that are no
+// longer used); bindery logs them at start and on reload, --check prints
+// them.
+func (c *Config) Warnings() []string { return c.Hashing.warnings() }
+
 // DefaultListen is [server] listen when unset.
 const DefaultListen = "127.0.0.1:3893"
 

@@ -87,7 +87,7 @@ func TestDefaults(t *testing.T) {
 		opts.ServeStaleFor != 0 || *cfg.Lockout.ThrottleAfter != proxy.DefaultThrottleAfter {
 		t.Fatalf("cache/throttle defaults not applied: %+v %v", opts, *cfg.Lockout.ThrottleAfter)
 	}
-	if s := cfg.NewHashPool().Stats(); s.Workers < 1 || s.Queue != 4*s.Workers {
+	if s := cfg.NewHashPool().Stats(); s.Workers < 1 || s.MaxWait != DefaultHashMaxWait || s.Estimate <= 0 {
 		t.Fatalf("hashing defaults: %+v", s)
 	}
 }
@@ -98,12 +98,17 @@ func TestCacheAndHashingKeys(t *testing.T) {
 		toml               string
 		wantOn             bool
 		wantNeg, wantStale time.Duration
-		wantWorkers, wantQ int
+		wantWorkers        int
+		wantMaxWait        time.Duration
+		wantWarnings       int
 	}{
-		{"cache off", "[cache]\nttl = \"0s\"", false, 0, 0, 0, 0},
-		{"negative off", "[cache]\nnegative_ttl = \"0s\"", true, -1, 0, 0, 0},
-		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, cache.DefaultNegativeTTL, 2 * time.Hour, 0, 0},
-		{"hashing", "[hashing]\nworkers = 3\nqueue = 0", true, cache.DefaultNegativeTTL, 0, 3, 0},
+		{"cache off", "[cache]\nttl = \"0s\"", false, 0, 0, 0, 0, 0},
+		{"negative off", "[cache]\nnegative_ttl = \"0s\"", true, -1, 0, 0, 0, 0},
+		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, cache.DefaultNegativeTTL, 2 * time.Hour, 0, 0, 0},
+		{"hashing", "[hashing]\nworkers = 3\nmax_wait = \"30s\"", true, cache.DefaultNegativeTTL, 0, 3, 30 * time.Second, 0},
+		{"hashing no waiting", "[hashing]\nworkers = 1\nmax_wait = \"0s\"", true, cache.DefaultNegativeTTL, 0, 1, -1, 0},
+		// Old keys still load, ignored, each with a warning.
+		{"hashing old keys", "[hashing]\nworkers = 2\nqueue = 0\nnice = 10", true, cache.DefaultNegativeTTL, 0, 2, DefaultHashMaxWait, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,9 +121,12 @@ func TestCacheAndHashingKeys(t *testing.T) {
 				t.Fatalf("CacheOptions = %+v, %v", opts, on)
 			}
 			if tc.wantWorkers > 0 {
-				if s := cfg.NewHashPool().Stats(); s.Workers != tc.wantWorkers || s.Queue != tc.wantQ {
+				if s := cfg.NewHashPool().Stats(); s.Workers != tc.wantWorkers || s.MaxWait != tc.wantMaxWait {
 					t.Fatalf("pool %+v", s)
 				}
+			}
+			if w := cfg.Warnings(); len(w) != tc.wantWarnings {
+				t.Fatalf("warnings %q, want %d", w, tc.wantWarnings)
 			}
 		})
 	}
@@ -242,8 +250,9 @@ type="static"`, true, []string{"server.suffix: required"}},
 		{"cache entries", "[cache]\nmax_entries = -5", false, []string{"cache.max_entries: must be positive"}},
 		{"cache unknown key", "[cache]\nsize = 5", false, []string{"cache.size: unknown key"}},
 		{"hashing workers", "[hashing]\nworkers = -1", false, []string{"hashing.workers:"}},
-		{"hashing queue", "[hashing]\nqueue = -1", false, []string{"hashing.queue:"}},
-		{"hashing nice", "[hashing]\nnice = 20", false, []string{"hashing.nice: must be 0 (the server's priority) to 19, got 20"}},
+		{"secret attributes", "[log]\nsecret_attributes = [\"unicodePwd\", \"pin code\"]", false, []string{"log.secret_attributes[1]: \"pin code\" is not an attribute name"}},
+		{"hashing max_wait", "[hashing]\nmax_wait = \"soon\"", false, []string{"hashing.max_wait: \"soon\" is not a duration"}},
+		{"hashing max_wait long", "[hashing]\nmax_wait = \"1h\"", false, []string{"hashing.max_wait: \"1h\" is longer than 5m0s"}},
 		{"throttle", "[lockout]\nthrottle_after = -2", false, []string{"lockout.throttle_after:"}},
 		{"ldap lookup ttl", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nlookup_ttl = \"soon\"\nlookup_max_entries = -1", false, []string{"backend.x.lookup_ttl:", "backend.x.lookup_max_entries: must be positive"}},
 		{"ldap min idle", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\npool_size = 2\npool_min_idle = 3", false, []string{"backend.x.pool_min_idle:", "more than pool_size 2"}},

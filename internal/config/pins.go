@@ -44,20 +44,6 @@ type Cache struct {
 	ServeStaleFor string `toml:"serve_stale_for"` // default 0s = off
 }
 
-// Hashing is [hashing]: the bounded pool every password verification runs in.
-type Hashing struct {
-	Workers int  `toml:"workers"` // default: number of CPUs
-	Queue   *int `toml:"queue"`   // default 4 × workers; 0 = no waiting
-	// Nice lowers the scheduling priority of the hashing threads by this
-	// much (Linux nice, 1-19); 0 runs hashing at the server's priority.
-	Nice *int `toml:"nice"` // default DefaultHashingNice
-}
-
-// DefaultHashingNice is [hashing] nice when unset: hashing yields the CPU
-// to everything else (cached binds, the network, other processes) and
-// gets what is left.
-const DefaultHashingNice = 10
-
 // PeekHashParams reads [pin_policy.argon2] from a file that may not
 // validate yet (binderyctl hash, while the hash is still missing from it).
 func PeekHashParams(data []byte) (passhash.Params, error) {
@@ -150,20 +136,6 @@ func (c *Cache) validate() Problems {
 	checkDuration(&p, "cache.serve_stale_for", c.ServeStaleFor, true)
 	if c.MaxEntries < 0 {
 		p.add("cache.max_entries: must be positive")
-	}
-	return p
-}
-
-func (h *Hashing) validate() Problems {
-	var p Problems
-	if h.Workers < 0 {
-		p.add("hashing.workers: must be positive (default: the number of CPUs)")
-	}
-	if q := h.Queue; q != nil && *q < 0 {
-		p.add("hashing.queue: must be 0 (no waiting) or more")
-	}
-	if n := h.Nice; n != nil && (*n < 0 || *n > 19) {
-		p.add("hashing.nice: must be 0 (the server's priority) to 19, got %d", *n)
 	}
 	return p
 }

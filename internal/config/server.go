@@ -53,6 +53,9 @@ type Log struct {
 	AuditFile     string `toml:"audit_file"`
 	AuditMaxMB    int    `toml:"audit_max_mb"`    // rotate past this size; default audit.DefaultMaxBytes
 	AuditMaxFiles int    `toml:"audit_max_files"` // rotated files kept; default audit.DefaultMaxFiles
+	// SecretAttributes are masked ("***") wherever a search filter is
+	// logged; userPassword always is (log.go).
+	SecretAttributes []string `toml:"secret_attributes"`
 }
 
 // HTTP is [http]: the read-only metrics and health endpoints.
@@ -157,5 +160,5 @@ func (l *Log) validate() Problems {
 	if l.AuditMaxFiles < 0 {
 		p.add("log.audit_max_files: must be positive")
 	}
-	return p
+	return append(p, l.validateSecrets()...)
 }

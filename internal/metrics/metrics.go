@@ -135,6 +135,8 @@ func (m *Metrics) UpstreamRequest(backend, op string, d time.Duration) {
 // ResultName is the label value of an LDAP result code.
 func ResultName(code int) string {
 	switch code {
+	case proxy.NoResult:
+		return "hung_up"
 	case ldap.LDAPResultSuccess:
 		return "success"
 	case ldap.LDAPResultInvalidCredentials:

@@ -35,6 +35,7 @@ func TestOpEventsBecomeMetricsWithoutLoginIDs(t *testing.T) {
 	m.OpDone(proxy.OpEvent{Op: "bind", Code: 52, Kind: "person", ID: "jchan", Route: "campus", Backend: "campus"})
 	m.OpDone(proxy.OpEvent{Op: "bind", Code: 0, Kind: "service", ID: "ils"})
 	m.OpDone(proxy.OpEvent{Op: "search", Code: 0})
+	m.OpDone(proxy.OpEvent{Op: "bind", Code: proxy.NoResult, Kind: "person", ID: "CU1234567", Route: "julac", Backend: "pins"})
 	m.OpDone(proxy.OpEvent{Op: "staff_login", Code: 0, Kind: "person", ID: "jwong", Route: "campus", Backend: "campus"})
 	m.StaffAction("unlock", "ok")
 	m.StaffAction("unlock", "ok")
@@ -47,12 +48,13 @@ func TestOpEventsBecomeMetricsWithoutLoginIDs(t *testing.T) {
 		`bindery_binds_total{backend="pins",result="success",route="julac"} 1`,
 		`bindery_binds_total{backend="pins",result="invalid_credentials",route="julac"} 1`,
 		`bindery_binds_total{backend="campus",result="unavailable",route="campus"} 1`,
+		`bindery_binds_total{backend="pins",result="hung_up",route="julac"} 1`, // not "unavailable": no false alert
 		`bindery_binds_total{backend="service_accounts",result="success",route="service"} 1`,
 		`bindery_requests_total{op="search",result="success"} 1`,
 		`bindery_requests_total{op="bind",result="success"} 2`,
 		`bindery_connections_open 1`,
 		`bindery_connections_rejected_total{reason="max_connections"} 1`,
-		`bindery_bind_duration_seconds_count{backend="pins"} 2`,
+		`bindery_bind_duration_seconds_count{backend="pins"} 3`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s", want)

@@ -5,13 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/bindery/bindery/internal/argon2"
+	"golang.org/x/crypto/argon2"
 )
 
 const argon2Prefix = "$argon2id$"
@@ -120,68 +117,10 @@ func DummyVerifyWith(secret string, p Params) {
 	subtle.ConstantTimeCompare(key, dummyKey)
 }
 
-// workAreas keeps argon2id work areas between derivations: a server that
-// verifies PINs all day would otherwise allocate (and make the garbage
-// collector reclaim) 19 MiB per check, and under a storm of wrong PINs the
-// heap, and with it the RSS, would swing by hundreds of MB.
-var workAreas = &areaPool{max: runtime.NumCPU(), idleFor: time.Minute}
-
-// areaPool is a bounded free list of work areas. At most max wait idle
-// (as many as the hashing pool runs at once by default), and all are
-// dropped once none has been taken for idleFor, so an idle server does
-// not keep them.
-type areaPool struct {
-	max     int
-	idleFor time.Duration
-
-	mu       sync.Mutex
-	idle     []*argon2.Memory
-	lastUsed time.Time
-	timer    *time.Timer
-}
-
-func (a *areaPool) get() *argon2.Memory {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.lastUsed = time.Now()
-	if n := len(a.idle); n > 0 {
-		m := a.idle[n-1]
-		a.idle[n-1] = nil
-		a.idle = a.idle[:n-1]
-		return m
-	}
-	return new(argon2.Memory)
-}
-
-func (a *areaPool) put(m *argon2.Memory) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if len(a.idle) >= a.max {
-		return
-	}
-	a.idle = append(a.idle, m)
-	if a.timer == nil {
-		a.timer = time.AfterFunc(a.idleFor, a.dropIdle)
-	}
-}
-
-// dropIdle releases the idle work areas if none was taken for idleFor,
-// and otherwise looks again later.
-func (a *areaPool) dropIdle() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if wait := a.idleFor - time.Since(a.lastUsed); wait > 0 {
-		a.timer.Reset(wait)
-		return
-	}
-	clear(a.idle)
-	a.idle = a.idle[:0]
-	a.timer = nil
-}
-
-// idKey is argon2.IDKey in a reused work area.
+// idKey is argon2.IDKey. Each call allocates its work area (MemoryKiB,
+// 19 MiB by default) and leaves it to the garbage collector; the hashing
+// pool (internal/hashpool) bounds how many run at once, and with them the
+// heap (docs/benchmarks.md, "argon2id from golang.org/x/crypto").
 func idKey(secret, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	m := workAreas.get()
-	defer workAreas.put(m)
-	return m.IDKey(secret, salt, time, memory, threads, keyLen)
+	return argon2.IDKey(secret, salt, time, memory, threads, keyLen)
 }
