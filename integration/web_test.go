@@ -101,7 +101,7 @@ func browser(t *testing.T, path string) context.Context {
 	if err := chromedp.Do(ctx); err != nil { // start the browser now, without a deadline
 		t.Fatalf("starting chromium: %v", err)
 	}
-	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancel3 := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(cancel3)
 	return ctx
 }
