@@ -123,7 +123,7 @@ func (h *Helper) IDKey(secret, salt []byte, time, memory uint32, threads uint8, 
 }
 
 // Close stops the helper: it finishes what it was given and exits; after
-// 2 s it is killed. Later derivations run in this process.
+// closeGrace it is killed. Later derivations run in this process.
 func (h *Helper) Close() error {
 	h.mu.Lock()
 	h.closed = true
@@ -133,8 +133,13 @@ func (h *Helper) Close() error {
 	if p == nil {
 		return nil
 	}
-	return p.stop(2 * time.Second)
+	return p.stop(closeGrace)
 }
+
+// closeGrace is what Close gives the helper to finish: a few derivations
+// of tens of milliseconds. Callers still waiting when it is killed derive
+// here; the server's shutdown deadline is not spent on it.
+const closeGrace = 300 * time.Millisecond
 
 // running returns the live process, starting one if none runs and the
 // restart delay has passed; nil: derive here.
