@@ -104,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if helper != nil {
 			passhash.SetIDKey(helper.IDKey)
-			defer helper.Close() // after the backends: a last PIN change may still hash
+			defer helper.Close() // a start that failed
 		}
 	}
 
@@ -114,7 +114,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	err = d.serve(ctx)
+	// The helper stops while the backends close, not after them: the exit
+	// stays within shutdown_timeout + 1 s. A PIN change still closing
+	// hashes in this process.
+	helperClosed := make(chan struct{})
+	go func() {
+		if helper != nil {
+			helper.Close()
+		}
+		close(helperClosed)
+	}()
 	closeWithin(d.current.Load(), closeBudget, logger)
+	<-helperClosed
 	if err != nil {
 		logger.Error("bindery stopped", "err", err)
 		return 1
