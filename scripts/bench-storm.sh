@@ -13,7 +13,8 @@
 #           $DURATION + 15 s; 5 s in, the same cached-bind measurement runs
 #           beside it ("during");
 #   after:  the cached-bind measurement once more, 10 s after the storm.
-# bindery's RSS is sampled every second (VmRSS) and its peak (VmHWM) read at
+# the RSS of bindery and its hashing helper is sampled every second (VmRSS,
+# summed) and their peaks (VmHWM) read at
 # the end.
 #
 #   scripts/bench-storm.sh
@@ -99,8 +100,11 @@ for i in $(seq 100); do
   sleep 0.1
 done
 
-rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$bpid/status"; }
-hwm() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$bpid/status"; }
+# bindery and its hashing helper (a child process, [hashing] nice), summed.
+procs() { echo "$bpid"; pgrep -P "$bpid" || true; }
+status_sum() { for p in $(procs); do sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+rss() { status_sum VmRSS; }
+hwm() { status_sum VmHWM; }
 sample_rss() { while kill -0 "$bpid" 2>/dev/null; do rss >>"$work/rss-$1.txt" || true; sleep 1; done; }
 measure() { # NAME [extra bindbench flags]
   local name=$1

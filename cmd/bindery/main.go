@@ -30,11 +30,15 @@ import (
 	"github.com/bindery/bindery/internal/asynclog"
 	"github.com/bindery/bindery/internal/certs"
 	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/hashproc"
+	"github.com/bindery/bindery/internal/passhash"
 	"github.com/bindery/bindery/internal/ratelog"
 	"github.com/bindery/bindery/internal/version"
 )
 
 func main() {
+	// A hashing helper is this same program started again (internal/hashproc).
+	hashproc.ServeIfHelper()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -90,13 +94,38 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Warn("configuration: " + w)
 	}
 
-	d, err := start(ctx, *path, cfg, demo, logger)
+	// argon2id runs in a helper process at a lower priority, so that a
+	// storm of wrong PINs leaves the CPU to cached binds (internal/hashproc).
+	var helper *hashproc.Helper
+	if n := cfg.HashNice(); n > 0 {
+		helper, err = hashproc.Start(hashproc.Options{Nice: n, Logger: logger})
+		if err != nil {
+			logger.Warn("hashing helper: cannot start; hashing in the server process", "err", err)
+		}
+		if helper != nil {
+			passhash.SetIDKey(helper.IDKey)
+			defer helper.Close() // a start that failed
+		}
+	}
+
+	d, err := start(ctx, *path, cfg, demo, logger, helper)
 	if err != nil {
 		fmt.Fprintln(stderr, "bindery:", err)
 		return 1
 	}
 	err = d.serve(ctx)
+	// The helper stops while the backends close, not after them: the exit
+	// stays within shutdown_timeout + 1 s. A PIN change still closing
+	// hashes in this process.
+	helperClosed := make(chan struct{})
+	go func() {
+		if helper != nil {
+			helper.Close()
+		}
+		close(helperClosed)
+	}()
 	closeWithin(d.current.Load(), closeBudget, logger)
+	<-helperClosed
 	if err != nil {
 		logger.Error("bindery stopped", "err", err)
 		return 1
@@ -143,7 +172,7 @@ type daemon struct {
 }
 
 // start builds everything before the listeners open.
-func start(ctx context.Context, path string, cfg *config.Config, demo bool, logger *slog.Logger) (*daemon, error) {
+func start(ctx context.Context, path string, cfg *config.Config, demo bool, logger *slog.Logger, helper *hashproc.Helper) (*daemon, error) {
 	sockets, err := activation.Take()
 	if err != nil {
 		return nil, err
@@ -153,6 +182,9 @@ func start(ctx context.Context, path string, cfg *config.Config, demo bool, logg
 	if err != nil {
 		sockets.Close()
 		return nil, err
+	}
+	if helper != nil {
+		d.obs.hashHelper(helper)
 	}
 	d.hooks = config.Hooks{UpstreamRequest: d.obs.metrics.UpstreamRequest}
 	rt, err := config.Build(ctx, cfg, logger, d.hooks)

@@ -16,6 +16,7 @@ import (
 	"github.com/bindery/bindery/backend/cache"
 	"github.com/bindery/bindery/internal/audit"
 	"github.com/bindery/bindery/internal/config"
+	"github.com/bindery/bindery/internal/hashproc"
 	"github.com/bindery/bindery/internal/metrics"
 	"github.com/bindery/bindery/internal/proxyhdr"
 	"github.com/bindery/bindery/proxy"
@@ -78,6 +79,20 @@ func (o *observability) retire(rt *config.Runtime) {
 		o.retired[key] += fn(rt)
 	}
 	o.live = slices.DeleteFunc(o.live, func(x *config.Runtime) bool { return x == rt })
+}
+
+// hashHelper registers the metrics of the hashing helper process.
+func (o *observability) hashHelper(h *hashproc.Helper) {
+	o.metrics.GaugeFunc("hash_helper_running", "1 while the hashing helper process runs ([hashing] nice); 0: argon2id runs in the server process until it restarts.", nil, func() float64 {
+		if h.Stats().Running {
+			return 1
+		}
+		return 0
+	})
+	o.metrics.CounterFunc("hash_helper_starts_total", "Hashing helper processes started (1 after a clean start; more: it exited and was restarted).", nil,
+		func() float64 { return float64(h.Stats().Starts) })
+	o.metrics.CounterFunc("hash_helper_fallbacks_total", "argon2id derivations done in the server process because the hashing helper was not running or did not answer.", nil,
+		func() float64 { return float64(h.Stats().Fallbacks) })
 }
 
 func newObservability(cfg *config.Config, current *atomic.Pointer[config.Runtime]) (*observability, error) {

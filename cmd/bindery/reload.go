@@ -180,7 +180,7 @@ var reloadKeys = []reloadKey{
 	{"hashing.workers", true, nil},  // the running pool takes it (config.Rebuild)
 	{"hashing.max_wait", true, nil}, // the running pool takes it (config.Rebuild)
 	{"hashing.queue", true, nil},    // no longer used: ignored with a warning, at start and on reload
-	{"hashing.nice", true, nil},     // no longer used: ignored with a warning, at start and on reload
+	{"hashing.nice", false, func(c *config.Config) any { return c.HashNice() }},
 	{"posix.enabled", false, func(c *config.Config) any { return c.POSIX.Enabled }},
 	{"posix.uid_range", false, func(c *config.Config) any { return c.POSIX.UIDRange }},
 	{"posix.groups", false, func(c *config.Config) any { return c.POSIX.Groups }},

@@ -107,8 +107,8 @@ func TestCacheAndHashingKeys(t *testing.T) {
 		{"stale on", "[cache]\nserve_stale_for = \"2h\"", true, cache.DefaultNegativeTTL, 2 * time.Hour, 0, 0, 0},
 		{"hashing", "[hashing]\nworkers = 3\nmax_wait = \"30s\"", true, cache.DefaultNegativeTTL, 0, 3, 30 * time.Second, 0},
 		{"hashing no waiting", "[hashing]\nworkers = 1\nmax_wait = \"0s\"", true, cache.DefaultNegativeTTL, 0, 1, -1, 0},
-		// Old keys still load, ignored, each with a warning.
-		{"hashing old keys", "[hashing]\nworkers = 2\nqueue = 0\nnice = 10", true, cache.DefaultNegativeTTL, 0, 2, DefaultHashMaxWait, 2},
+		// The old queue key still loads, ignored, with a warning.
+		{"hashing old keys", "[hashing]\nworkers = 2\nqueue = 0\nnice = 10", true, cache.DefaultNegativeTTL, 0, 2, DefaultHashMaxWait, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,6 +253,8 @@ type="static"`, true, []string{"server.suffix: required"}},
 		{"secret attributes", "[log]\nsecret_attributes = [\"unicodePwd\", \"pin code\"]", false, []string{"log.secret_attributes[1]: \"pin code\" is not an attribute name"}},
 		{"hashing max_wait", "[hashing]\nmax_wait = \"soon\"", false, []string{"hashing.max_wait: \"soon\" is not a duration"}},
 		{"hashing max_wait long", "[hashing]\nmax_wait = \"1h\"", false, []string{"hashing.max_wait: \"1h\" is longer than 5m0s"}},
+		{"hashing nice too low", "[hashing]\nnice = 20", false, []string{"hashing.nice: 20 is not a nice value"}},
+		{"hashing nice negative", "[hashing]\nnice = -5", false, []string{"hashing.nice: -5 is not a nice value"}},
 		{"throttle", "[lockout]\nthrottle_after = -2", false, []string{"lockout.throttle_after:"}},
 		{"ldap lookup ttl", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\nlookup_ttl = \"soon\"\nlookup_max_entries = -1", false, []string{"backend.x.lookup_ttl:", "backend.x.lookup_max_entries: must be positive"}},
 		{"ldap min idle", "[backend.x]\ntype = \"ldap\"\nurls = [\"ldap://a\"]\nbase_dn = \"dc=x\"\npool_size = 2\npool_min_idle = 3", false, []string{"backend.x.pool_min_idle:", "more than pool_size 2"}},

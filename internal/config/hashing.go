@@ -5,11 +5,14 @@ import (
 	"time"
 
 	"github.com/bindery/bindery/internal/hashpool"
+	"github.com/bindery/bindery/internal/hashproc"
 	"github.com/bindery/bindery/internal/passhash"
 )
 
 // Hashing is [hashing]: the pool every password verification runs in
-// (internal/hashpool). Both keys are applied on reload.
+// (internal/hashpool), and the helper process argon2id runs in
+// (internal/hashproc). workers and max_wait are applied on reload, nice
+// at the next start.
 type Hashing struct {
 	// Workers is how many verifications run at once; 0: the number of CPUs.
 	Workers int `toml:"workers"`
@@ -19,10 +22,27 @@ type Hashing struct {
 	// busy).
 	MaxWait string `toml:"max_wait"`
 
-	// Queue and Nice are no longer used; a file that sets them still loads,
-	// with a warning (Warnings).
+	// Nice is the nice value of the helper process that derives argon2id
+	// keys (1 to 19, default DefaultHashNice), so that hashing yields the
+	// CPU to cached binds; 0 derives them in the server process.
+	Nice *int `toml:"nice"`
+
+	// Queue is no longer used; a file that sets it still loads, with a
+	// warning (Warnings).
 	Queue *int `toml:"queue"`
-	Nice  *int `toml:"nice"`
+}
+
+// DefaultHashNice is [hashing] nice when unset: the kernel then gives a
+// runnable bind about nine times the CPU share of a hashing thread
+// (docs/benchmarks.md, "hashing in a helper process").
+const DefaultHashNice = hashproc.DefaultNice
+
+// HashNice is [hashing] nice in force: 0 (no helper) or 1 to 19.
+func (c *Config) HashNice() int {
+	if c.Hashing.Nice == nil {
+		return DefaultHashNice
+	}
+	return *c.Hashing.Nice
 }
 
 // DefaultHashMaxWait is [hashing] max_wait when unset: well inside the
@@ -40,6 +60,9 @@ func (h *Hashing) validate() Problems {
 	if h.Workers < 0 {
 		p.add("hashing.workers: must be positive (default: the number of CPUs)")
 	}
+	if h.Nice != nil && (*h.Nice < 0 || *h.Nice > 19) {
+		p.add("hashing.nice: %d is not a nice value from 1 (slightly below the server) to 19 (lowest), or 0 (hash in the server process)", *h.Nice)
+	}
 	checkDuration(&p, "hashing.max_wait", h.MaxWait, true)
 	if d := Duration(h.MaxWait, 0); d > maxHashMaxWait {
 		p.add("hashing.max_wait: %q is longer than %v, which no LDAP client waits", h.MaxWait, maxHashMaxWait)
@@ -52,9 +75,6 @@ func (h *Hashing) warnings() []string {
 	var w []string
 	if h.Queue != nil {
 		w = append(w, fmt.Sprintf("hashing.queue = %d is no longer used and is ignored: binds are admitted by their expected wait (hashing.max_wait, default %v; \"0s\" = never wait); remove the key", *h.Queue, DefaultHashMaxWait))
-	}
-	if h.Nice != nil {
-		w = append(w, fmt.Sprintf("hashing.nice = %d is no longer used and is ignored: argon2id now comes from golang.org/x/crypto, which runs on the Go scheduler's own threads; remove the key (hashing.workers bounds its CPU)", *h.Nice))
 	}
 	return w
 }

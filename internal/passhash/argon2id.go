@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -117,10 +118,30 @@ func DummyVerifyWith(secret string, p Params) {
 	subtle.ConstantTimeCompare(key, dummyKey)
 }
 
-// idKey is argon2.IDKey. Each call allocates its work area (MemoryKiB,
-// 19 MiB by default) and leaves it to the garbage collector; the hashing
-// pool (internal/hashpool) bounds how many run at once, and with them the
-// heap (docs/benchmarks.md, "argon2id from golang.org/x/crypto").
+// IDKeyFunc derives an argon2id key, as argon2.IDKey does.
+type IDKeyFunc func(secret, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
+
+var deriver atomic.Pointer[IDKeyFunc]
+
+// SetIDKey makes every argon2id derivation of this package (Hash, Verify,
+// DummyVerify) call f, e.g. internal/hashproc's helper process; nil goes
+// back to golang.org/x/crypto/argon2 in this process.
+func SetIDKey(f IDKeyFunc) {
+	if f == nil {
+		deriver.Store(nil)
+		return
+	}
+	deriver.Store(&f)
+}
+
+// idKey is argon2.IDKey, or what SetIDKey set. Each call allocates its
+// work area (MemoryKiB, 19 MiB by default) and leaves it to the garbage
+// collector; the hashing pool (internal/hashpool) bounds how many run at
+// once, and with them the heap (docs/benchmarks.md, "argon2id from
+// golang.org/x/crypto").
 func idKey(secret, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+	if f := deriver.Load(); f != nil {
+		return (*f)(secret, salt, time, memory, threads, keyLen)
+	}
 	return argon2.IDKey(secret, salt, time, memory, threads, keyLen)
 }

@@ -7,7 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/crypto/argon2"
 )
 
 // cheap keeps the suite fast; DefaultParams is exercised once.
@@ -261,4 +264,35 @@ func BenchmarkDummyVerifyParallel(b *testing.B) {
 			DummyVerify("Library#2026")
 		}
 	})
+}
+
+func TestSetIDKeyRoutesEveryArgon2idDerivation(t *testing.T) {
+	p := Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+	encoded, err := Hash("1234-right", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	SetIDKey(func(secret, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		calls.Add(1)
+		return argon2.IDKey(secret, salt, time, memory, threads, keyLen)
+	})
+	defer SetIDKey(nil)
+	if ok, _, err := VerifyWith(encoded, "1234-right", p); !ok || err != nil {
+		t.Fatalf("right secret through the set function: %v, %v", ok, err)
+	}
+	if ok, _, _ := VerifyWith(encoded, "1234-wrong", p); ok {
+		t.Fatal("wrong secret accepted")
+	}
+	DummyVerifyWith("x", p)
+	if _, err := Hash("new", p); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("the set function ran %d times, want 4 (verify twice, dummy, hash)", n)
+	}
+	SetIDKey(nil)
+	if ok, _, _ := VerifyWith(encoded, "1234-right", p); !ok || calls.Load() != 4 {
+		t.Fatalf("after SetIDKey(nil): ok %v, calls %d", ok, calls.Load())
+	}
 }
