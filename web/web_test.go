@@ -430,10 +430,26 @@ func TestThrottlePerCard(t *testing.T) {
 		t.Fatalf("five wrong codes did not lock the card: %d failures", p.FailureCount)
 	}
 	v := form("card", card, "code", f.code, "new", newPIN, "confirm", newPIN)
-	if code, _, _ := f.post("/pin/setup", "198.51.100.7:1", v, nil); code != 401 {
+	code, lockedBody, _ := f.post("/pin/setup", "198.51.100.7:1", v, nil)
+	if code != 401 {
 		t.Fatalf("right code on a locked card: %d", code)
 	}
+	// The page tells a locked card from no card at all by nothing.
+	unknown := form("card", "CU9999998", "code", f.code, "new", newPIN, "confirm", newPIN)
+	code, unknownBody, _ := f.post("/pin/setup", "198.51.100.8:1", unknown, nil)
+	if code != 401 || stripToken(unknownBody) != stripToken(lockedBody) {
+		t.Fatalf("unknown card: %d\n%s\nlocked card:\n%s", code, unknownBody, lockedBody)
+	}
 }
+
+// stripToken blanks the per-response CSRF token and the typed card
+// number, the only parts of two refusals that may differ.
+func stripToken(body string) string {
+	body = csrfValueRE.ReplaceAllString(body, `value="TOKEN"`)
+	return strings.NewReplacer("CU9999998", "CARD", card, "CARD").Replace(body)
+}
+
+var csrfValueRE = regexp.MustCompile(`name="csrf" value="[^"]*"`)
 
 func TestLimiterBounded(t *testing.T) {
 	now := time.Unix(0, 0)
