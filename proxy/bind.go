@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/bindery/bindery/backend"
@@ -165,13 +166,13 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 		info.nameLen = len(id)
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
-	o.log("id", id, "route", p.route.Name, "backend", p.route.BackendName)
+	o.attrs(slog.String("id", id), slog.String("route", p.route.Name), slog.String("backend", p.route.BackendName))
 	info.id, info.route, info.backend = p.id, p.route.Name, p.route.BackendName
 	if p.id != id {
-		o.log("normalised_id", p.id)
+		o.attrs(slog.String("normalised_id", p.id))
 	}
 	if stage != "throttle" {
-		o.log("cache", p.res.Cached)
+		o.attrs(slog.Bool("cache", p.res.Cached))
 		info.cached = p.res.Cached
 	}
 	if err != nil {

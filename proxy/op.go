@@ -40,9 +40,9 @@ type op struct {
 	// For the log line and the Observer.
 	name     string // operation name
 	reason   backend.Reason
-	logArgs  []any
-	logBuf   [12]any   // logArgs' first backing array: a bind's details fit
-	bindInfo *bindInfo // binds only
+	logAttrs []slog.Attr
+	logBuf   [8]slog.Attr // logAttrs' first backing array: a bind's details fit
+	bindInfo *bindInfo    // binds only
 }
 
 func (c *conn) newOp(m *ldapwire.Message) *op {
@@ -58,7 +58,7 @@ func (c *conn) newOp(m *ldapwire.Message) *op {
 		respTag: responseTag(m),
 	}
 	o.name = opName(m)
-	o.logArgs = o.logBuf[:0]
+	o.logAttrs = o.logBuf[:0]
 	return o
 }
 
@@ -82,7 +82,19 @@ func (o *op) hasControl(oid string) bool {
 	return ok
 }
 
-func (o *op) log(args ...any) { o.logArgs = append(o.logArgs, args...) }
+// log adds key-value pairs (as slog's Logger.Log takes them) to the
+// operation's log line.
+func (o *op) log(args ...any) {
+	for len(args) >= 2 {
+		key, _ := args[0].(string)
+		o.logAttrs = append(o.logAttrs, slog.Any(key, args[1]))
+		args = args[2:]
+	}
+}
+
+// attrs adds typed attributes to the operation's log line: what every
+// bind logs goes this way, without boxing its values.
+func (o *op) attrs(as ...slog.Attr) { o.logAttrs = append(o.logAttrs, as...) }
 
 // responseTag is the application tag of the response to m (an
 // ExtendedResponse for a request whose operation has none).
@@ -318,19 +330,23 @@ func (c *conn) logResult(o *op, code int, err error) {
 		// Filtered out ([log] level): do not build the line at all.
 		return
 	}
-	args := make([]any, 0, 10+len(o.logArgs)+6)
-	args = append(args, "op", o.name, "client", c.client, "msgid", o.id, "code", code, "duration", time.Since(o.start))
+	// The record is built here and handed to the handler: slog.Logger
+	// would box every value into an []any and look up the caller's PC
+	// (runtime.Callers) for a source location bindery never prints.
+	r := slog.NewRecord(time.Now(), level, o.name, 0)
+	r.AddAttrs(slog.String("op", o.name), slog.String("client", c.client), slog.Int64("msgid", o.id),
+		slog.Int("code", code), slog.Duration("duration", time.Since(o.start)))
 	if o.reason != "" {
-		args = append(args, "reason", string(o.reason))
+		r.AddAttrs(slog.String("reason", string(o.reason)))
 	}
-	args = append(args, o.logArgs...)
+	r.AddAttrs(o.logAttrs...)
 	if o.abandoned.Load() {
-		args = append(args, "abandoned", true)
+		r.AddAttrs(slog.Bool("abandoned", true))
 	}
 	if code == NoResult {
-		args = append(args, "hung_up", true)
+		r.AddAttrs(slog.Bool("hung_up", true))
 	} else if err != nil && !isPanic {
-		args = append(args, "err", err.Error())
+		r.AddAttrs(slog.String("err", err.Error()))
 	}
-	log.Log(context.Background(), level, o.name, args...)
+	_ = log.Handler().Handle(context.Background(), r)
 }
