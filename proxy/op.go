@@ -20,9 +20,10 @@ type op struct {
 	c         *conn
 	msg       *ldapwire.Message
 	id        int64
-	ctx       context.Context
-	cancel    context.CancelFunc
-	routes    *Routes // the Routes this operation started with
+	ctx       context.Context // &lctx
+	lctx      lazyCtx         // the operation's context: c.ctx's child, made real only when waited on
+	callCtx   lazyCtx         // a bind's backend call (checkPerson)
+	routes    *Routes         // the Routes this operation started with
 	abandoned atomic.Bool
 	hungUp    atomic.Bool // the client closed the connection while it ran (hangupWatch)
 	start     time.Time
@@ -46,21 +47,23 @@ type op struct {
 }
 
 func (c *conn) newOp(m *ldapwire.Message) *op {
-	ctx, cancel := context.WithCancel(c.ctx)
 	o := &op{
 		c:       c,
 		msg:     m,
 		id:      m.ID,
-		ctx:     ctx,
-		cancel:  cancel,
 		routes:  c.srv.routes.Load(),
 		start:   time.Now(),
 		respTag: responseTag(m),
 	}
+	o.lctx.init(c.ctx, time.Time{})
+	o.ctx = &o.lctx
 	o.name = opName(m)
 	o.logAttrs = o.logBuf[:0]
 	return o
 }
+
+// cancel ends the operation's context (idempotent, from any goroutine).
+func (o *op) cancel() { o.lctx.cancel() }
 
 // backendCtx returns a context for one backend call, bounded by
 // BackendTimeout.
@@ -92,7 +95,7 @@ func (o *op) log(args ...any) {
 	}
 }
 
-// attrs adds typed attributes to the operation's log line: what every
+// logAttrs adds typed attributes to the operation's log line: what every
 // bind logs goes this way, without boxing its values.
 func (o *op) attrs(as ...slog.Attr) { o.logAttrs = append(o.logAttrs, as...) }
 
@@ -243,9 +246,12 @@ func (c *conn) respond(o *op, err error) {
 	buf := o.buf
 	var le *ldapError
 	var pe *panicError
+	if err != nil {
+		le, pe = classify(err)
+	}
 	switch {
 	case err == nil:
-	case errors.As(err, &le):
+	case le != nil:
 		r = ldapwire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
 		if le.Code == ldap.LDAPResultUnavailable && o.ctx.Err() != nil && c.srv.inShutdown.Load() {
 			// Cancelled by the shutdown deadline, not by a backend.
@@ -256,7 +262,7 @@ func (c *conn) respond(o *op, err error) {
 			o.reason = le.Reason
 		}
 		buf = nil // no partial results
-	case errors.As(err, &pe):
+	case pe != nil:
 		r = ldapwire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
 		controls, buf = nil, nil
 		c.log().Error("panic in operation", "op", o.name, "client", c.client, "msgid", o.id, "panic", pe.value, "stack", string(pe.stack))
@@ -303,11 +309,27 @@ func (c *conn) respond(o *op, err error) {
 	c.observe(o, code)
 }
 
+// classify finds the LDAP error or the panic in err (called only for a
+// non-nil err: the targets of errors.As escape, and a successful bind
+// should not pay for them).
+func classify(err error) (le *ldapError, pe *panicError) {
+	if !errors.As(err, &le) {
+		le = nil
+	}
+	if !errors.As(err, &pe) {
+		pe = nil
+	}
+	return le, pe
+}
+
 // logResult writes the one log line of an operation: every bind, and any
 // other operation that did not succeed.
 func (c *conn) logResult(o *op, code int, err error) {
-	var pe *panicError
-	isPanic := err != nil && errors.As(err, &pe)
+	isPanic := false
+	if err != nil {
+		_, pe := classify(err)
+		isPanic = pe != nil
+	}
 	level := slog.LevelDebug
 	switch {
 	case code == NoResult:
