@@ -4,7 +4,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // DefaultQueue is the queue length (lines) of a Writer made with size 0.
@@ -13,14 +12,6 @@ const DefaultQueue = 8192
 // maxBatch is how many bytes the drain goroutine gathers before writing,
 // even if more lines are waiting.
 const maxBatch = 64 << 10
-
-// gatherWait is how long the drain goroutine waits for more lines when
-// it finds a single line waiting less than gatherWait after its last
-// write: lines that come one at a time, thousands per second (a log line
-// per bind), then go out together, one write and one wake-up of this
-// goroutine per gatherWait instead of one per line. A line that comes
-// after a quiet gatherWait is written at once.
-const gatherWait = time.Millisecond
 
 // Writer is an io.Writer whose Write copies p into a bounded queue and
 // returns at once; one goroutine writes the queued lines to the
@@ -105,24 +96,17 @@ func (w *Writer) Close() error {
 }
 
 // drain writes queued lines until the queue is closed and empty. It takes
-// whatever is waiting (up to maxBatch bytes) and writes it with one Write.
-// A line alone in the queue within gatherWait of the last write waits for
-// the rest of that gatherWait (see gatherWait), so a line waits at most
-// gatherWait and the write before it.
+// whatever is waiting (up to maxBatch bytes) and writes it with one Write:
+// it flushes as soon as the queue is empty, so a line waits only for the
+// write before it.
 func (w *Writer) drain() {
 	defer close(w.done)
 	batch := make([]byte, 0, maxBatch)
 	var held []*[]byte
-	var last time.Time // of the last write
 	for {
 		b, ok := <-w.q
 		if !ok {
 			return
-		}
-		if len(w.q) == 0 && !last.IsZero() {
-			if d := gatherWait - time.Since(last); d > 0 {
-				time.Sleep(d)
-			}
 		}
 		batch = append(batch[:0], *b...)
 		held = append(held[:0], b)
@@ -149,7 +133,6 @@ func (w *Writer) drain() {
 			w.errs.Add(1)
 		}
 		w.outMu.Unlock()
-		last = time.Now()
 		if !ok {
 			return
 		}
