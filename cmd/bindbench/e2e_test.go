@@ -131,6 +131,17 @@ func TestCLIAgainstSlapd(t *testing.T) {
 					t.Errorf("want 49 errors and one failure: %v %v", rep.A.ByCode, rep.Failures)
 				}
 			}},
+		{"server CPU found by port, not measured with -1", append([]string{"--url", s.URL(), "--users", users, "--against", b.URL(), "--against-users", usersB,
+			"--against-pid", "-1", "--rounds", "1", "--json"}, common...), 0,
+			func(t *testing.T, rep *Report) {
+				if c := rep.A.CPU; !c.usable() || c.PID != s.PID() || c.UsPerOp <= 0 {
+					t.Errorf("side A server_cpu: %+v (slapd pid %d)", c, s.PID())
+				}
+				if rep.B.CPU != nil || len(rep.CPURatios) != 0 {
+					t.Errorf("side B measured with --against-pid -1: %+v %v", rep.B.CPU, rep.CPURatios)
+				}
+			}},
+		{"bad --also-pid", []string{"--url", s.URL(), "--users", users, "--also-pid", "x"}, 2, nil},
 		{"no server", []string{"--url", "ldap://127.0.0.1:1", "--users", users, "--duration", "100ms"}, 1, nil},
 		{"search-bind without base", []string{"--url", s.URL(), "--users", users, "--mode", "search-bind", "--service-dn", "x", "--service-password", "y"}, 2, nil},
 		{"bad mode", []string{"--url", s.URL(), "--users", users, "--mode", "nope"}, 2, nil},
