@@ -8,7 +8,6 @@ package metrics
 
 import (
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -32,19 +31,7 @@ type Metrics struct {
 	connsRejected *prometheus.CounterVec
 	upstream      *prometheus.HistogramVec
 	staffActions  *prometheus.CounterVec
-
-	// The children of binds, requests and bindDuration that OpDone has
-	// used, resolved once: WithLabelValues hashes and checks its labels
-	// and takes the vector's lock on every call.
-	mu       sync.RWMutex
-	reqC     map[reqKey]prometheus.Counter
-	bindC    map[bindKey]prometheus.Counter
-	bindDurC map[string]prometheus.Observer
 }
-
-type reqKey struct{ op, result string }
-
-type bindKey struct{ route, backend, result string }
 
 // New makes a registry with the process and Go collectors and bindery's
 // own instruments.
@@ -53,9 +40,6 @@ func New() *Metrics {
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	m := &Metrics{
 		Registry: reg,
-		reqC:     map[reqKey]prometheus.Counter{},
-		bindC:    map[bindKey]prometheus.Counter{},
-		bindDurC: map[string]prometheus.Observer{},
 		binds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "binds_total",
 			Help: "Binds answered, by route, backend and result.",
@@ -104,8 +88,8 @@ func New() *Metrics {
 // OpDone implements proxy.Observer.
 func (m *Metrics) OpDone(ev proxy.OpEvent) {
 	result := ResultName(ev.Code)
+	m.requests.WithLabelValues(ev.Op, result).Inc()
 	if ev.Op != "bind" {
-		m.request(ev.Op, result).Inc()
 		return
 	}
 	route, be := ev.Route, ev.Backend
@@ -121,57 +105,8 @@ func (m *Metrics) OpDone(ev proxy.OpEvent) {
 	default:
 		route, be = "refused", "none"
 	}
-	rk, bk := reqKey{ev.Op, result}, bindKey{route, be, result}
-	m.mu.RLock()
-	req, bind, dur := m.reqC[rk], m.bindC[bk], m.bindDurC[be]
-	m.mu.RUnlock()
-	if req == nil || bind == nil || dur == nil {
-		req, bind, dur = m.request(ev.Op, result), m.bindCounter(bk), m.bindDuration1(be)
-	}
-	req.Inc()
-	bind.Inc()
-	dur.Observe(ev.Duration.Seconds())
-}
-
-// request returns the requests_total child of (op, result), resolved once.
-func (m *Metrics) request(op, result string) prometheus.Counter {
-	k := reqKey{op, result}
-	m.mu.RLock()
-	c := m.reqC[k]
-	m.mu.RUnlock()
-	if c == nil {
-		c = m.requests.WithLabelValues(op, result)
-		m.mu.Lock()
-		m.reqC[k] = c
-		m.mu.Unlock()
-	}
-	return c
-}
-
-func (m *Metrics) bindCounter(k bindKey) prometheus.Counter {
-	m.mu.RLock()
-	c := m.bindC[k]
-	m.mu.RUnlock()
-	if c == nil {
-		c = m.binds.WithLabelValues(k.route, k.backend, k.result)
-		m.mu.Lock()
-		m.bindC[k] = c
-		m.mu.Unlock()
-	}
-	return c
-}
-
-func (m *Metrics) bindDuration1(be string) prometheus.Observer {
-	m.mu.RLock()
-	o := m.bindDurC[be]
-	m.mu.RUnlock()
-	if o == nil {
-		o = m.bindDuration.WithLabelValues(be)
-		m.mu.Lock()
-		m.bindDurC[be] = o
-		m.mu.Unlock()
-	}
-	return o
+	m.binds.WithLabelValues(route, be, result).Inc()
+	m.bindDuration.WithLabelValues(be).Observe(ev.Duration.Seconds())
 }
 
 // StaffAction counts one staff console request: action is login, logout,
