@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/bindery/bindery/backend"
@@ -153,7 +154,7 @@ func (c *conn) bindService(o *op, name, password string) error {
 func (c *conn) bindPerson(o *op, id, password string) error {
 	info := o.bindInfo
 	info.kind = "person"
-	p, stage, err := c.srv.checkPerson(o.ctx, o.routes, c.client, id, password, func(d time.Duration) error {
+	p, stage, err := c.srv.checkPerson(o.ctx, &o.callCtx, o.routes, c.client, id, password, func(d time.Duration) error {
 		o.log("throttled", d.Round(time.Millisecond))
 		return o.hold(d)
 	})
@@ -165,13 +166,13 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 		info.nameLen = len(id)
 		return c.invalidCredentials(o, backend.ReasonNoRoute)
 	}
-	o.log("id", id, "route", p.route.Name, "backend", p.route.BackendName)
+	o.attrs(slog.String("id", id), slog.String("route", p.route.Name), slog.String("backend", p.route.BackendName))
 	info.id, info.route, info.backend = p.id, p.route.Name, p.route.BackendName
 	if p.id != id {
-		o.log("normalised_id", p.id)
+		o.attrs(slog.String("normalised_id", p.id))
 	}
 	if stage != "throttle" {
-		o.log("cache", p.res.Cached)
+		o.attrs(slog.Bool("cache", p.res.Cached))
 		info.cached = p.res.Cached
 	}
 	if err != nil {
@@ -211,8 +212,10 @@ type personCheck struct {
 // ends the check), ask the route's backend (behind its cache), count the
 // outcome in the throttle, and for a route with require_patron ask its
 // patron backend. stage names the step an error came from ("throttle",
-// "authenticate", "check patron").
-func (s *Server) checkPerson(ctx context.Context, routes *Routes, client, id, password string, wait func(time.Duration) error) (p personCheck, stage string, err error) {
+// "authenticate", "check patron"). call is where the backend call's
+// context lives (unused before; a field of the operation, so that a
+// cached bind allocates none).
+func (s *Server) checkPerson(ctx context.Context, call *lazyCtx, routes *Routes, client, id, password string, wait func(time.Duration) error) (p personCheck, stage string, err error) {
 	route, nid, ok := routes.Route(id)
 	if !ok {
 		p.reason = backend.ReasonNoRoute
@@ -233,9 +236,11 @@ func (s *Server) checkPerson(ctx context.Context, routes *Routes, client, id, pa
 	// route.Backend is the backend behind its bind cache (backend/cache,
 	// put there by internal/config): a repeat bind is answered from memory.
 	// It may wait for a hashing worker: bindTimeout.
-	bctx, cancel := context.WithTimeout(ctx, s.bindTimeout())
-	res, good, err := route.Backend.Authenticate(bctx, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
-	cancel()
+	// The deadline is that of context.WithTimeout; the timer is armed
+	// only if the backend waits (lazyCtx): a cache hit never does.
+	call.init(ctx, time.Now().Add(s.bindTimeout()))
+	res, good, err := route.Backend.Authenticate(call, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
+	call.cancel()
 	p.res = res
 	if err != nil {
 		return p, "authenticate", err

@@ -66,6 +66,7 @@ type conn struct {
 	ident        identity
 
 	busyUntil atomic.Int64 // Unix ns before which the next bind waits (BusyBackoff)
+	hangup    hangupWatch  // of the bind running on the reader (hangup.go)
 
 	wg        sync.WaitGroup // operations in flight (Add only by the reader)
 	forceCh   chan struct{}

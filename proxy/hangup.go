@@ -20,44 +20,61 @@ var watchAfter = 20 * time.Millisecond
 // and is logged once at Debug. It peeks at the connection without
 // consuming anything: a request the client sent meanwhile is read as
 // usual after the bind.
+//
+// Each connection has one, and one timer, re-armed for each bind: a
+// cached bind then costs a timer reset and stop, not a timer and a
+// channel of its own. A timer that fired just as the previous bind
+// stopped may start the watch of the next bind early; that watch is as
+// correct as a late one (the reader is running that bind), and the fire
+// meant for that bind then finds it started.
 type hangupWatch struct {
 	c     *conn
-	o     *op
-	timer *time.Timer
+	timer *time.Timer // made by the connection's first bind
 
 	mu      sync.Mutex
-	started bool
-	stopped bool
+	o       *op  // the bind watched; nil between binds
+	started bool // the watch is peeking (run), until stop
 	done    chan struct{}
 }
 
 // watchHangup starts watching o's connection after watchAfter. stop must
 // be called before the connection is read again.
 func (c *conn) watchHangup(o *op) *hangupWatch {
-	w := &hangupWatch{c: c, o: o, done: make(chan struct{})}
-	w.timer = time.AfterFunc(watchAfter, w.run)
+	w := &c.hangup
+	w.mu.Lock()
+	w.o, w.started = o, false
+	w.mu.Unlock()
+	if w.timer == nil {
+		w.c = c
+		w.timer = time.AfterFunc(watchAfter, w.run)
+	} else {
+		w.timer.Reset(watchAfter)
+	}
 	return w
 }
 
 func (w *hangupWatch) run() {
 	c := w.c
 	w.mu.Lock()
+	o := w.o
 	c.mu.Lock()
-	if w.stopped || c.shutdown {
+	if o == nil || w.started || c.shutdown {
 		c.mu.Unlock()
 		w.mu.Unlock()
 		return
 	}
 	w.started = true
+	done := make(chan struct{})
+	w.done = done
 	c.nc.SetReadDeadline(time.Time{})
 	c.mu.Unlock()
 	w.mu.Unlock()
-	defer close(w.done)
+	defer close(done)
 	if _, err := c.br.Peek(1); errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 		// Nobody is left to answer. (A timeout is stop's wake-up, a
 		// closed connection the server's own doing.)
-		w.o.hungUp.Store(true)
-		w.o.cancel()
+		o.hungUp.Store(true)
+		o.cancel()
 	}
 }
 
@@ -65,8 +82,9 @@ func (w *hangupWatch) run() {
 func (w *hangupWatch) stop() {
 	c := w.c
 	w.mu.Lock()
-	w.stopped = true
-	started := w.started
+	w.o = nil
+	started, done := w.started, w.done
+	w.started, w.done = false, nil
 	if started {
 		c.mu.Lock()
 		c.nc.SetReadDeadline(time.Now()) // wakes the Peek; the reader sets its own deadline next
@@ -77,5 +95,5 @@ func (w *hangupWatch) stop() {
 		w.timer.Stop()
 		return
 	}
-	<-w.done
+	<-done
 }

@@ -20,9 +20,10 @@ type op struct {
 	c         *conn
 	msg       *ldapwire.Message
 	id        int64
-	ctx       context.Context
-	cancel    context.CancelFunc
-	routes    *Routes // the Routes this operation started with
+	ctx       context.Context // &lctx
+	lctx      lazyCtx         // the operation's context: c.ctx's child, made real only when waited on
+	callCtx   lazyCtx         // a bind's backend call (checkPerson)
+	routes    *Routes         // the Routes this operation started with
 	abandoned atomic.Bool
 	hungUp    atomic.Bool // the client closed the connection while it ran (hangupWatch)
 	start     time.Time
@@ -40,27 +41,29 @@ type op struct {
 	// For the log line and the Observer.
 	name     string // operation name
 	reason   backend.Reason
-	logArgs  []any
-	logBuf   [12]any   // logArgs' first backing array: a bind's details fit
-	bindInfo *bindInfo // binds only
+	logAttrs []slog.Attr
+	logBuf   [8]slog.Attr // logAttrs' first backing array: a bind's details fit
+	bindInfo *bindInfo    // binds only
 }
 
 func (c *conn) newOp(m *ldapwire.Message) *op {
-	ctx, cancel := context.WithCancel(c.ctx)
 	o := &op{
 		c:       c,
 		msg:     m,
 		id:      m.ID,
-		ctx:     ctx,
-		cancel:  cancel,
 		routes:  c.srv.routes.Load(),
 		start:   time.Now(),
 		respTag: responseTag(m),
 	}
+	o.lctx.init(c.ctx, time.Time{})
+	o.ctx = &o.lctx
 	o.name = opName(m)
-	o.logArgs = o.logBuf[:0]
+	o.logAttrs = o.logBuf[:0]
 	return o
 }
+
+// cancel ends the operation's context (idempotent, from any goroutine).
+func (o *op) cancel() { o.lctx.cancel() }
 
 // backendCtx returns a context for one backend call, bounded by
 // BackendTimeout.
@@ -82,7 +85,19 @@ func (o *op) hasControl(oid string) bool {
 	return ok
 }
 
-func (o *op) log(args ...any) { o.logArgs = append(o.logArgs, args...) }
+// log adds key-value pairs (as slog's Logger.Log takes them) to the
+// operation's log line.
+func (o *op) log(args ...any) {
+	for len(args) >= 2 {
+		key, _ := args[0].(string)
+		o.logAttrs = append(o.logAttrs, slog.Any(key, args[1]))
+		args = args[2:]
+	}
+}
+
+// logAttrs adds typed attributes to the operation's log line: what every
+// bind logs goes this way, without boxing its values.
+func (o *op) attrs(as ...slog.Attr) { o.logAttrs = append(o.logAttrs, as...) }
 
 // responseTag is the application tag of the response to m (an
 // ExtendedResponse for a request whose operation has none).
@@ -231,9 +246,12 @@ func (c *conn) respond(o *op, err error) {
 	buf := o.buf
 	var le *ldapError
 	var pe *panicError
+	if err != nil {
+		le, pe = classify(err)
+	}
 	switch {
 	case err == nil:
-	case errors.As(err, &le):
+	case le != nil:
 		r = ldapwire.Result{Code: le.Code, DiagnosticMessage: le.Diag}
 		if le.Code == ldap.LDAPResultUnavailable && o.ctx.Err() != nil && c.srv.inShutdown.Load() {
 			// Cancelled by the shutdown deadline, not by a backend.
@@ -244,7 +262,7 @@ func (c *conn) respond(o *op, err error) {
 			o.reason = le.Reason
 		}
 		buf = nil // no partial results
-	case errors.As(err, &pe):
+	case pe != nil:
 		r = ldapwire.Result{Code: ldap.LDAPResultOther, DiagnosticMessage: textInternal}
 		controls, buf = nil, nil
 		c.log().Error("panic in operation", "op", o.name, "client", c.client, "msgid", o.id, "panic", pe.value, "stack", string(pe.stack))
@@ -291,11 +309,27 @@ func (c *conn) respond(o *op, err error) {
 	c.observe(o, code)
 }
 
+// classify finds the LDAP error or the panic in err (called only for a
+// non-nil err: the targets of errors.As escape, and a successful bind
+// should not pay for them).
+func classify(err error) (le *ldapError, pe *panicError) {
+	if !errors.As(err, &le) {
+		le = nil
+	}
+	if !errors.As(err, &pe) {
+		pe = nil
+	}
+	return le, pe
+}
+
 // logResult writes the one log line of an operation: every bind, and any
 // other operation that did not succeed.
 func (c *conn) logResult(o *op, code int, err error) {
-	var pe *panicError
-	isPanic := err != nil && errors.As(err, &pe)
+	isPanic := false
+	if err != nil {
+		_, pe := classify(err)
+		isPanic = pe != nil
+	}
 	level := slog.LevelDebug
 	switch {
 	case code == NoResult:
@@ -318,19 +352,23 @@ func (c *conn) logResult(o *op, code int, err error) {
 		// Filtered out ([log] level): do not build the line at all.
 		return
 	}
-	args := make([]any, 0, 10+len(o.logArgs)+6)
-	args = append(args, "op", o.name, "client", c.client, "msgid", o.id, "code", code, "duration", time.Since(o.start))
+	// The record is built here and handed to the handler: slog.Logger
+	// would box every value into an []any and look up the caller's PC
+	// (runtime.Callers) for a source location bindery never prints.
+	r := slog.NewRecord(time.Now(), level, o.name, 0)
+	r.AddAttrs(slog.String("op", o.name), slog.String("client", c.client), slog.Int64("msgid", o.id),
+		slog.Int("code", code), slog.Duration("duration", time.Since(o.start)))
 	if o.reason != "" {
-		args = append(args, "reason", string(o.reason))
+		r.AddAttrs(slog.String("reason", string(o.reason)))
 	}
-	args = append(args, o.logArgs...)
+	r.AddAttrs(o.logAttrs...)
 	if o.abandoned.Load() {
-		args = append(args, "abandoned", true)
+		r.AddAttrs(slog.Bool("abandoned", true))
 	}
 	if code == NoResult {
-		args = append(args, "hung_up", true)
+		r.AddAttrs(slog.Bool("hung_up", true))
 	} else if err != nil && !isPanic {
-		args = append(args, "err", err.Error())
+		r.AddAttrs(slog.String("err", err.Error()))
 	}
-	log.Log(context.Background(), level, o.name, args...)
+	_ = log.Handler().Handle(context.Background(), r)
 }

@@ -9,7 +9,10 @@
 #     store (binderyctl import, {SSHA} hashes that bindery rehashes to argon2id
 #     at the first successful bind) and a campus route to that slapd;
 #   - bindery "cache off" ([cache] ttl = "0s"), same config otherwise;
-# then runs bindbench (A = bindery, B = slapd, alternately, $ROUNDS rounds):
+# then runs bindbench (A = bindery, B = slapd, alternately, $ROUNDS rounds),
+# which also reads each server's CPU time (/proc/PID/stat) around every round
+# and prints CPU µs per bind for both sides; for campus binds through bindery,
+# the slapd behind it is counted apart ("+behind"):
 #   0. sanity: slapd vs the same slapd (the ratio shows the run-to-run noise)
 #   1. cached PIN-store binds through bindery  vs  binds on slapd
 #   2. campus binds through bindery, cache off  vs  binds on slapd
@@ -21,6 +24,14 @@
 #   ONLY=2,3 scripts/bench.sh          # some comparisons only (default 0,1,2,3,4)
 #   KEEP=1 scripts/bench.sh            # keep the temp folder (configs, logs, JSON)
 #   EXTRA=$'[hashing]\nnice = 0' scripts/bench.sh   # appended to both bindery configs
+#   AGAINST_REF=main ONLY=1,2,3 scripts/bench.sh
+#       side B is not slapd but bindery built from that git ref (same configs,
+#       its own copy of the PIN store): this tree's bindery against an older
+#       one, alternately in one run (before/after numbers of a change)
+#   CACHE_TTL=1h scripts/bench.sh      # cache on's ttl (default 5m): comparisons longer
+#                                      # than the ttl see entries expire mid-run (argon2id)
+#   LOG_LEVEL=warn scripts/bench.sh    # bindery's [log] level (default info, the
+#                                      # default of bindery: a line per bind, to a file)
 #   BENCH_NO_CACHE_TABLE=1 scripts/bench.sh
 #       leaves the [cache] tables out of the configs, for a bindery that does
 #       not know them yet (it rejects unknown keys): "cache on" and "cache off"
@@ -40,6 +51,9 @@ ONLY=${ONLY:-0,1,2,3,4}
 KEEP=${KEEP:-}
 BENCH_NO_CACHE_TABLE=${BENCH_NO_CACHE_TABLE:-}
 EXTRA=${EXTRA:-}
+LOG_LEVEL=${LOG_LEVEL:-info}
+CACHE_TTL=${CACHE_TTL:-5m}
+AGAINST_REF=${AGAINST_REF:-}
 
 # shellcheck source=lib/install-slapd.sh
 . scripts/lib/install-slapd.sh
@@ -70,6 +84,13 @@ echo "== building into $work/bin"
 mkdir -p "$work/bin"
 go build -o "$work/bin/" ./cmd/bindery ./cmd/binderyctl ./cmd/bindbench
 bb="$work/bin/bindbench"
+if [ -n "$AGAINST_REF" ]; then
+  REF_COMMIT=$(git rev-parse --short "$AGAINST_REF^{commit}")
+  echo "== building bindery at $AGAINST_REF ($REF_COMMIT) into $work/ref-bin"
+  mkdir -p "$work/ref-src" "$work/ref-bin"
+  git archive "$REF_COMMIT" | tar -x -C "$work/ref-src"
+  (cd "$work/ref-src" && go build -o "$work/ref-bin/" ./cmd/bindery ./cmd/binderyctl)
+fi
 
 SUFFIX="dc=library,dc=example,dc=edu"
 SLAPD_BASE="dc=example,dc=org"
@@ -119,10 +140,12 @@ slapadd -q -f "$work/slapd/slapd.conf" -l "$work/slapd/data.ldif"
 # -d 0: foreground, so that this script owns the process.
 slapd -f "$work/slapd/slapd.conf" -h "$SLAPD_URL/" -d 0 >"$work/slapd.log" 2>&1 &
 pids+=($!)
+SLAPD_PID=$!
 wait_bind "$SLAPD_URL" "$SLAPD_ADMIN" "$SLAPD_ADMIN_PW" slapd
 echo "slapd $(slapd -VV 2>&1 | sed -n 's/.*slapd \([0-9.]*\).*/\1/p' | head -n 1) at $SLAPD_URL"
 
-# write_config NAME PORT TTL: a bindery config; TTL "" leaves out [cache].
+# write_config NAME PORT TTL [DB]: a bindery config; TTL "" leaves out [cache];
+# DB is the PIN store's file name (default pins.db).
 # The service account's hash is {SSHA}, like slapd's rootpw, so that the
 # search-bind flow pays the same service-bind cost on both sides.
 svc_hash=$(slappasswd -h '{SSHA}' -s "$SVC_PW")
@@ -133,7 +156,7 @@ listen = "127.0.0.1:$2"
 suffix = "$SUFFIX"
 
 [log]
-level = "warn"
+level = "$LOG_LEVEL"
 
 [[service_account]]
 name = "bench"
@@ -165,7 +188,7 @@ pool_size = $CONNS
 [backend.pins]
 type = "pinstore"
 driver = "sqlite"
-dsn = "$work/pins.db"
+dsn = "$work/${4:-pins.db}"
 EOF
   if [ -n "$3" ]; then
     printf '\n[cache]\nttl = "%s"\n' "$3" >>"$work/$1.toml"
@@ -179,14 +202,21 @@ if [ -n "$BENCH_NO_CACHE_TABLE" ]; then
   ttl_on="" ttl_off=""
   cache_note="BENCH_NO_CACHE_TABLE set: no [cache] table, both bindery servers run without a cache"
 else
-  ttl_on="5m" ttl_off="0s"
-  cache_note='cache on: [cache] ttl = "5m"; cache off: [cache] ttl = "0s"'
+  ttl_on="$CACHE_TTL" ttl_off="0s"
+  cache_note="cache on: [cache] ttl = \"$CACHE_TTL\"; cache off: [cache] ttl = \"0s\""
 fi
 ON_PORT=$(free_port)
 OFF_PORT=$(free_port)
 write_config bindery-cache "$ON_PORT" "$ttl_on"
 write_config bindery-nocache "$OFF_PORT" "$ttl_off"
-for c in bindery-cache bindery-nocache; do
+configs=(bindery-cache bindery-nocache)
+if [ -n "$AGAINST_REF" ]; then
+  REF_ON_PORT=$(free_port)
+  REF_OFF_PORT=$(free_port)
+  write_config ref-cache "$REF_ON_PORT" "$ttl_on" pins-ref.db
+  write_config ref-nocache "$REF_OFF_PORT" "$ttl_off" pins-ref.db
+fi
+for c in "${configs[@]}"; do
   if ! out=$("$work/bin/bindery" --config "$work/$c.toml" --check 2>&1); then
     echo "$out" >&2
     case "$out" in
@@ -201,13 +231,29 @@ echo "== importing $USERS patrons into the PIN store"
 "$work/bin/binderyctl" --config "$work/bindery-cache.toml" --operator bench import "$work/import.csv" | tail -n 3
 
 echo "== bindery (cache on, then cache off)"
+# Its log (a line per bind at level info) goes to a file, as under systemd
+# with a file or journald, never to a terminal.
 start_bindery() {
   "$work/bin/bindery" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
   pids+=($!)
   wait_bind "ldap://127.0.0.1:$2" "cn=bench,ou=services,$SUFFIX" "$SVC_PW" "$1"
 }
 start_bindery bindery-cache "$ON_PORT"
+ON_PID=$!
 start_bindery bindery-nocache "$OFF_PORT"
+OFF_PID=$!
+if [ -n "$AGAINST_REF" ]; then
+  "$work/ref-bin/binderyctl" --config "$work/ref-cache.toml" --operator bench import "$work/import.csv" | tail -n 1
+  start_ref() {
+    "$work/ref-bin/bindery" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
+    pids+=($!)
+    wait_bind "ldap://127.0.0.1:$2" "cn=bench,ou=services,$SUFFIX" "$SVC_PW" "$1"
+  }
+  start_ref ref-cache "$REF_ON_PORT"
+  REF_ON_PID=$!
+  start_ref ref-nocache "$REF_OFF_PORT"
+  REF_OFF_PID=$!
+fi
 ON_URL="ldap://127.0.0.1:$ON_PORT"
 OFF_URL="ldap://127.0.0.1:$OFF_PORT"
 
@@ -219,7 +265,7 @@ compare() {
   local n=$1 label=$2
   shift 2
   case ",$ONLY," in *",$n,"*) ;; *) return 0 ;; esac
-  echo "== $n. $label"
+  echo "== $n. $label ($(uptime | sed 's/.*load/load/'))"
   local rc=0
   "$bb" --label "$n. $label" "${common[@]}" "$@" >"$work/cmp$n.json" 2>"$work/cmp$n.err" || rc=$?
   cat "$work/cmp$n.err"
@@ -235,19 +281,29 @@ compare() {
   fi
 }
 
-compare 0 "sanity: slapd vs the same slapd" \
+if [ -n "$AGAINST_REF" ]; then
+  ab=(--against-also-pid "$SLAPD_PID")
+  compare 1 "cached PIN-store binds: bindery vs bindery@$REF_COMMIT" --prime --pid "$ON_PID" --against-pid "$REF_ON_PID" \
+    --url "$ON_URL" --users "$work/pin-bindery.csv" --against "ldap://127.0.0.1:$REF_ON_PORT"
+  compare 2 "campus binds, cache off: bindery vs bindery@$REF_COMMIT" --pid "$OFF_PID" --also-pid "$SLAPD_PID" --against-pid "$REF_OFF_PID" "${ab[@]}" \
+    --url "$OFF_URL" --users "$work/campus-bindery.csv" --against "ldap://127.0.0.1:$REF_OFF_PORT"
+  compare 3 "campus binds, cache on: bindery vs bindery@$REF_COMMIT" --prime --pid "$ON_PID" --also-pid "$SLAPD_PID" --against-pid "$REF_ON_PID" "${ab[@]}" \
+    --url "$ON_URL" --users "$work/campus-bindery.csv" --against "ldap://127.0.0.1:$REF_ON_PORT"
+  ONLY=none # the comparisons with slapd below are skipped
+fi
+compare 0 "sanity: slapd vs the same slapd" --pid "$SLAPD_PID" --against-pid "$SLAPD_PID" \
   --url "$SLAPD_URL" --users "$work/pin-slapd.csv" \
   --against "$SLAPD_URL" --against-users "$work/pin-slapd.csv"
-compare 1 "cached PIN-store binds: bindery vs slapd" --prime \
+compare 1 "cached PIN-store binds: bindery vs slapd" --prime --pid "$ON_PID" --against-pid "$SLAPD_PID" \
   --url "$ON_URL" --users "$work/pin-bindery.csv" \
   --against "$SLAPD_URL" --against-users "$work/pin-slapd.csv"
-compare 2 "campus binds, cache off: bindery vs slapd" \
+compare 2 "campus binds, cache off: bindery vs slapd" --pid "$OFF_PID" --also-pid "$SLAPD_PID" --against-pid "$SLAPD_PID" \
   --url "$OFF_URL" --users "$work/campus-bindery.csv" \
   --against "$SLAPD_URL" --against-users "$work/campus-slapd.csv"
-compare 3 "campus binds, cache on: bindery vs slapd" --prime \
+compare 3 "campus binds, cache on: bindery vs slapd" --prime --pid "$ON_PID" --also-pid "$SLAPD_PID" --against-pid "$SLAPD_PID" \
   --url "$ON_URL" --users "$work/campus-bindery.csv" \
   --against "$SLAPD_URL" --against-users "$work/campus-slapd.csv"
-compare 4 "search-then-bind, PIN store cached: bindery vs slapd" --prime --mode search-bind \
+compare 4 "search-then-bind, PIN store cached: bindery vs slapd" --prime --mode search-bind --pid "$ON_PID" --against-pid "$SLAPD_PID" \
   --url "$ON_URL" --users "$work/pin-bindery.csv" \
   --service-dn "cn=bench,ou=services,$SUFFIX" --service-password "$SVC_PW" --base "ou=people,$SUFFIX" \
   --filter '(&(objectClass=person)(uid=%s))' \
@@ -255,9 +311,12 @@ compare 4 "search-then-bind, PIN store cached: bindery vs slapd" --prime --mode 
   --against-service-dn "$SLAPD_ADMIN" --against-service-password "$SLAPD_ADMIN_PW" --against-base "$SLAPD_PEOPLE"
 
 echo
-echo "== results: A = bindery (0: slapd), B = slapd; $USERS users, $CONNS connections, $DURATION x $ROUNDS rounds per side (warm-up $WARMUP)"
+b_is="slapd"
+[ -z "$AGAINST_REF" ] || b_is="bindery at $AGAINST_REF ($REF_COMMIT)"
+echo "== results: A = bindery (0: slapd), B = $b_is; $USERS users, $CONNS connections, $DURATION x $ROUNDS rounds per side (warm-up $WARMUP)"
 echo "$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(go version | cut -d' ' -f3)"
-echo "$cache_note"
+echo "$cache_note; bindery [log] level = \"$LOG_LEVEL\", written to a file"
+echo "server CPU: utime+stime of each server process (/proc/PID/stat) over the measured time, µs per op; +behind: the slapd behind bindery; $(uptime | sed 's/.*load/load/') at the end"
 [ -z "$EXTRA" ] || echo "config extra: $(echo "$EXTRA" | tr '\n' ' ')"
 if [ ${#reports[@]} -gt 0 ]; then
   "$bb" summary "${reports[@]}"

@@ -588,3 +588,43 @@ func TestDeadlineKeepsTheBackendsReason(t *testing.T) {
 		t.Fatalf("at the deadline: %v, want the backend's ErrBusy", err)
 	}
 }
+
+// untouchableCtx fails the test when anything waits on it or asks it
+// whether it has ended.
+type untouchableCtx struct {
+	context.Context
+	t *testing.T
+}
+
+func (c untouchableCtx) Done() <-chan struct{} {
+	c.t.Error("a cache hit called ctx.Done")
+	return c.Context.Done()
+}
+
+func (c untouchableCtx) Err() error {
+	c.t.Error("a cache hit called ctx.Err")
+	return c.Context.Err()
+}
+
+// TestHitLeavesContextAlone: a hit (positive or negative) answers without
+// looking at its context. The proxy relies on it (proxy/lazyctx.go): the
+// context of a bind's backend call is made real, with its timer, only when
+// something waits on it, so a cached bind arms none.
+func TestHitLeavesContextAlone(t *testing.T) {
+	c := New("pins", newFake(), Options{TTL: time.Hour, NegativeTTL: time.Hour})
+	ctx := context.Background()
+	for _, pw := range []string{"Right-pin-1", "Wrong-pin-1"} {
+		if _, _, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: pw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		pw   string
+		good bool
+	}{{"Right-pin-1", true}, {"Wrong-pin-1", false}} {
+		res, good, err := c.Authenticate(untouchableCtx{ctx, t}, backend.Credentials{ID: "CU1", Password: tt.pw})
+		if err != nil || good != tt.good || !res.Cached {
+			t.Errorf("%s: good %v cached %v err %v", tt.pw, good, res.Cached, err)
+		}
+	}
+}

@@ -12,6 +12,10 @@ type Round struct {
 	A     *SideResult `json:"a"`
 	B     *SideResult `json:"b,omitempty"`
 	Ratio float64     `json:"ratio_a_b,omitempty"` // A binds/s ÷ B binds/s; 0 when undefined
+	// CPURatio is A's server CPU per op ÷ B's; CPURatioAll counts the
+	// processes behind each side (--also-pid) too. 0 when not measured.
+	CPURatio    float64 `json:"cpu_ratio_a_b,omitempty"`
+	CPURatioAll float64 `json:"cpu_ratio_a_b_with_behind,omitempty"`
 }
 
 // Report is the whole run.
@@ -28,7 +32,12 @@ type Report struct {
 	B           *SideResult `json:"b,omitempty"`
 	Ratios      []float64   `json:"ratios,omitempty"`
 	MedianRatio float64     `json:"median_ratio,omitempty"`
-	Failures    []string    `json:"failures,omitempty"` // sides above --max-error-rate
+	// Server CPU per op, A ÷ B, per round and the median (0: not measured).
+	CPURatios         []float64 `json:"cpu_ratios,omitempty"`
+	MedianCPURatio    float64   `json:"median_cpu_ratio,omitempty"`
+	CPURatiosAll      []float64 `json:"cpu_ratios_with_behind,omitempty"`
+	MedianCPURatioAll float64   `json:"median_cpu_ratio_with_behind,omitempty"`
+	Failures          []string  `json:"failures,omitempty"` // sides above --max-error-rate
 }
 
 // Ratio returns a/b, or 0 when b is not positive.
@@ -82,6 +91,12 @@ func Compare(ctx context.Context, a, b *Target, l *Load, rounds int, progress fu
 			rd.B, bs = rb, append(bs, rb)
 			rd.Ratio = Ratio(ra.PerSec, rb.PerSec)
 			rep.Ratios = append(rep.Ratios, rd.Ratio)
+			if ca, cb := ra.CPU.usable(), rb.CPU.usable(); ca && cb {
+				rd.CPURatio = Ratio(ra.CPU.UsPerOp, rb.CPU.UsPerOp)
+				rd.CPURatioAll = Ratio(ra.CPU.UsPerOp+ra.CPU.AlsoPerOp, rb.CPU.UsPerOp+rb.CPU.AlsoPerOp)
+				rep.CPURatios = append(rep.CPURatios, rd.CPURatio)
+				rep.CPURatiosAll = append(rep.CPURatiosAll, rd.CPURatioAll)
+			}
 			if progress != nil {
 				progress(rb)
 			}
@@ -92,6 +107,8 @@ func Compare(ctx context.Context, a, b *Target, l *Load, rounds int, progress fu
 	if b != nil {
 		rep.B = Aggregate("B", bs)
 		rep.MedianRatio = Median(rep.Ratios)
+		rep.MedianCPURatio = Median(rep.CPURatios)
+		rep.MedianCPURatioAll = Median(rep.CPURatiosAll)
 	}
 	return rep, nil
 }

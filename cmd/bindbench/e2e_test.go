@@ -131,6 +131,17 @@ func TestCLIAgainstSlapd(t *testing.T) {
 					t.Errorf("want 49 errors and one failure: %v %v", rep.A.ByCode, rep.Failures)
 				}
 			}},
+		{"server CPU found by port, not measured with -1", append([]string{"--url", s.URL(), "--users", users, "--against", b.URL(), "--against-users", usersB,
+			"--against-pid", "-1", "--rounds", "1", "--json"}, common...), 0,
+			func(t *testing.T, rep *Report) {
+				if c := rep.A.CPU; !c.usable() || c.PID != s.PID() || c.UsPerOp <= 0 {
+					t.Errorf("side A server_cpu: %+v (slapd pid %d)", c, s.PID())
+				}
+				if rep.B.CPU != nil || len(rep.CPURatios) != 0 {
+					t.Errorf("side B measured with --against-pid -1: %+v %v", rep.B.CPU, rep.CPURatios)
+				}
+			}},
+		{"bad --also-pid", []string{"--url", s.URL(), "--users", users, "--also-pid", "x"}, 2, nil},
 		{"no server", []string{"--url", "ldap://127.0.0.1:1", "--users", users, "--duration", "100ms"}, 1, nil},
 		{"search-bind without base", []string{"--url", s.URL(), "--users", users, "--mode", "search-bind", "--service-dn", "x", "--service-password", "y"}, 2, nil},
 		{"bad mode", []string{"--url", s.URL(), "--users", users, "--mode", "nope"}, 2, nil},
@@ -197,4 +208,52 @@ func TestBurstAgainstSlapd(t *testing.T) {
 			t.Errorf("%v: exit 0, want a refusal", args)
 		}
 	}
+}
+
+// TestServerCPUAgainstSlapd: the CPU of the process listening on each
+// side's port (found through /proc) is read around each round; slapd
+// spends some of it on every bind, so the figure is positive, and an
+// explicit --also-pid is counted apart.
+func TestServerCPUAgainstSlapd(t *testing.T) {
+	a, usersA := startSlapd(t, 20)
+	b, usersB := startSlapd(t, 20)
+	ta, tb := target(t, a, usersA, ModeBind), target(t, b, usersB, ModeBind)
+	var err error
+	if ta.CPU, err = resolveWatch(ta.URL, 0, []int{b.PID()}); err != nil {
+		t.Fatal(err)
+	}
+	if tb.CPU, err = resolveWatch(tb.URL, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ta.CPU.PID != a.PID() || tb.CPU.PID != b.PID() {
+		t.Fatalf("found pids %d and %d, want slapd's %d and %d", ta.CPU.PID, tb.CPU.PID, a.PID(), b.PID())
+	}
+	l := Load{Mode: ModeBind, Conns: 4, Duration: time.Second, Warmup: 100 * time.Millisecond, Timeout: 5 * time.Second}
+	rep, err := Compare(context.Background(), ta, tb, &l, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*SideResult{rep.Rounds[0].A, rep.Rounds[0].B, rep.A, rep.B} {
+		c := s.CPU
+		// Plausible: more than nothing, less than 2 cores for every µs of wall time per op.
+		if !c.usable() || c.UsPerOp <= 0 || c.Cores <= 0 || c.Cores > float64(16) {
+			t.Errorf("side %s: implausible server CPU %+v over %d ops", s.Side, c, s.Ops)
+		}
+		t.Logf("side %s: %.1f binds/s, %.1f µs CPU per bind, %.2f cores, +%.1f µs behind", s.Side, s.PerSec, c.UsPerOp, c.Cores, c.AlsoPerOp)
+	}
+	// Slapd B sits idle while A is measured: what is counted behind A is near nothing.
+	if rep.A.CPU.AlsoPerOp > rep.A.CPU.UsPerOp {
+		t.Errorf("idle process behind A counted %.1f µs/op, more than A itself (%.1f)", rep.A.CPU.AlsoPerOp, rep.A.CPU.UsPerOp)
+	}
+	if rep.MedianCPURatio <= 0 || len(rep.CPURatiosAll) != 1 {
+		t.Errorf("cpu ratios: %v %v", rep.CPURatios, rep.CPURatiosAll)
+	}
+	var out bytes.Buffer
+	WriteTable(&out, rep)
+	for _, want := range []string{"cpu µs/op", "ratio A/B (server CPU per op) per round", "server CPU: pid"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Log("\n" + out.String())
 }

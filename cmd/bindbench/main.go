@@ -130,6 +130,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	maxErr := fs.Float64("max-error-rate", 0.01, "exit 1 when a side's unexpected errors exceed this share of its ops")
 	jsonOut := fs.Bool("json", false, "print one JSON document instead of the table")
 	label := fs.String("label", "", "name of this run, kept in the report (for bindbench summary)")
+	pidA := fs.Int("pid", 0, "process whose CPU time is side A's server CPU (0: the process listening on --url's port; -1: do not measure)")
+	pidB := fs.Int("against-pid", 0, "the same for side B (0: the process listening on --against's port; -1: do not measure)")
+	alsoA := fs.String("also-pid", "", "comma-separated processes behind side A (e.g. the slapd behind bindery) whose CPU is counted apart, as +behind")
+	alsoB := fs.String("against-also-pid", "", "the same for side B")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
@@ -218,10 +222,36 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return usageErr("side B: %v", err)
 		}
 	}
+	for _, s := range []struct {
+		t    *Target
+		pid  int
+		also string
+		name string
+	}{{ta, *pidA, *alsoA, "also-pid"}, {tb, *pidB, *alsoB, "against-also-pid"}} {
+		if s.t == nil {
+			continue
+		}
+		also, err := parsePIDs(s.also)
+		if err != nil {
+			return usageErr("--%s: %v", s.name, err)
+		}
+		// A process that cannot be found leaves the CPU columns empty; the
+		// load still runs.
+		if s.t.CPU, err = resolveWatch(s.t.URL, s.pid, also); err != nil {
+			fmt.Fprintf(stderr, "bindbench: %v; server CPU not measured for %s\n", err, s.t.URL)
+		}
+	}
 
 	progress := func(r *SideResult) {
-		fmt.Fprintf(stderr, "bindbench: round %d side %s %s: %.1f binds/s, p99 %.3f ms, %d errors\n",
-			r.Round, r.Side, r.URL, r.PerSec, r.Latency.P99, r.Errors)
+		cpu := ""
+		if r.CPU.usable() {
+			cpu = fmt.Sprintf(", server CPU %.1f µs/op", r.CPU.UsPerOp)
+			if r.CPU.hasAlso() {
+				cpu += fmt.Sprintf(" (+%.1f behind)", r.CPU.AlsoPerOp)
+			}
+		}
+		fmt.Fprintf(stderr, "bindbench: round %d side %s %s: %.1f binds/s, p99 %.3f ms%s, %d errors\n",
+			r.Round, r.Side, r.URL, r.PerSec, r.Latency.P99, cpu, r.Errors)
 	}
 	rep, err := Compare(ctx, ta, tb, &l, *rounds, progress)
 	if err != nil {

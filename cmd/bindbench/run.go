@@ -23,6 +23,7 @@ type SideResult struct {
 	PerSec   float64           `json:"binds_per_sec"` // (ok + expected_49) / seconds
 	Latency  Latency           `json:"latency_ms"`
 	PrimeErr uint64            `json:"prime_errors,omitempty"`
+	CPU      *CPU              `json:"server_cpu,omitempty"` // nil when not measured
 	hist     *Histogram
 }
 
@@ -96,7 +97,17 @@ func RunSide(ctx context.Context, t *Target, l *Load) (*SideResult, error) {
 			w.loop(measureFrom, end, stop)
 		}()
 	}
+	// The server's CPU is read when the measured time starts (after the
+	// warm-up) and when the last measured operation has been answered.
+	warm := time.NewTimer(time.Until(measureFrom))
+	select {
+	case <-warm.C:
+	case <-stop:
+		warm.Stop()
+	}
+	cpuBefore := t.CPU.sample()
 	wg.Wait()
+	cpuAfter := t.CPU.sample()
 	elapsed := time.Since(measureFrom)
 	select {
 	case <-stop:
@@ -116,6 +127,7 @@ func RunSide(ctx context.Context, t *Target, l *Load) (*SideResult, error) {
 		}
 	}
 	r.finish()
+	r.CPU = cpuBetween(t.CPU, cpuBefore, cpuAfter, r.Ops, elapsed)
 	return r, nil
 }
 
@@ -195,9 +207,22 @@ func Aggregate(side string, rounds []*SideResult) *SideResult {
 			a.ByCode[k] += v
 		}
 		a.hist.Merge(r.hist)
+		if r.CPU != nil {
+			if a.CPU == nil {
+				a.CPU = &CPU{PID: r.CPU.PID, AlsoPIDs: r.CPU.AlsoPIDs, TickHz: r.CPU.TickHz}
+			}
+			a.CPU.Seconds += r.CPU.Seconds
+			a.CPU.AlsoSecs += r.CPU.AlsoSecs
+			if r.CPU.Error != "" {
+				a.CPU.Error = r.CPU.Error
+			}
+		}
 	}
 	a.Seconds = a.Elapsed.Seconds()
 	a.finish()
+	if a.CPU != nil && a.CPU.Error == "" {
+		a.CPU.finish(a.Ops, a.Elapsed)
+	}
 	return a
 }
 

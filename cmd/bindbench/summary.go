@@ -13,18 +13,24 @@ import (
 // each side's binds/s and latency, errors, and the median ratio A/B.
 func WriteSummary(w io.Writer, reps []*Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "comparison\tmode\tA binds/s\tA p50 ms\tA p99 ms\tA err\tB binds/s\tB p50 ms\tB p99 ms\tB err\tmedian A/B")
+	fmt.Fprintln(tw, "comparison\tmode\tA binds/s\tA p50 ms\tA p99 ms\tA err\tA cpu µs/op\tA +behind\tB binds/s\tB p50 ms\tB p99 ms\tB err\tB cpu µs/op\tmedian A/B\tmedian cpu A/B")
 	for _, r := range reps {
 		label := r.Label
 		if label == "" {
 			label = "(no label)"
 		}
 		a := r.A
-		bCols := "-\t-\t-\t-\t-"
+		aCPU, aBehind := cpuCells(a.CPU)
+		bCols := "-\t-\t-\t-\t-\t-\t-"
 		if r.B != nil {
-			bCols = fmt.Sprintf("%.1f\t%.3f\t%.3f\t%d\t%.3f", r.B.PerSec, r.B.Latency.P50, r.B.Latency.P99, r.B.Errors, r.MedianRatio)
+			bCPU, _ := cpuCells(r.B.CPU)
+			cr := cpuRatioText(r.MedianCPURatio, r.MedianCPURatioAll, r.A, r.B)
+			if cr == "" {
+				cr = "-"
+			}
+			bCols = fmt.Sprintf("%.1f\t%.3f\t%.3f\t%d\t%s\t%.3f\t%s", r.B.PerSec, r.B.Latency.P50, r.B.Latency.P99, r.B.Errors, bCPU, r.MedianRatio, cr)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%.3f\t%d\t%s\n", label, r.Mode, a.PerSec, a.Latency.P50, a.Latency.P99, a.Errors, bCols)
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%.3f\t%d\t%s\t%s\t%s\n", label, r.Mode, a.PerSec, a.Latency.P50, a.Latency.P99, a.Errors, aCPU, aBehind, bCols)
 	}
 	tw.Flush()
 }

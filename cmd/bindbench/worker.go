@@ -24,6 +24,9 @@ type Target struct {
 	ServicePassword string
 	Base            string
 	Filter          string // with %s for the ID
+	// CPU, when not nil, is the server process whose CPU time is read
+	// around each measured round (cpu.go).
+	CPU *CPUWatch
 }
 
 // Load is how the load is shaped; the same for both sides.

@@ -254,6 +254,16 @@ func (s *Server) Running() bool {
 	return s.cmd != nil
 }
 
+// PID is the slapd process's ID, 0 when it is not running.
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // URL is the plain LDAP URL, e.g. "ldap://127.0.0.1:40123".
 func (s *Server) URL() string { return "ldap://127.0.0.1:" + strconv.Itoa(s.port) }
 
