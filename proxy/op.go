@@ -305,7 +305,7 @@ func (c *conn) respond(o *op, err error) {
 	case !o.abandoned.Load():
 		c.write(out)
 	}
-	c.logResult(o, code, err)
+	c.logResult(o, code, err, pe != nil)
 	c.observe(o, code)
 }
 
@@ -323,13 +323,9 @@ func classify(err error) (le *ldapError, pe *panicError) {
 }
 
 // logResult writes the one log line of an operation: every bind, and any
-// other operation that did not succeed.
-func (c *conn) logResult(o *op, code int, err error) {
-	isPanic := false
-	if err != nil {
-		_, pe := classify(err)
-		isPanic = pe != nil
-	}
+// other operation that did not succeed. isPanic: err holds a recovered
+// panic (respond has classified it already).
+func (c *conn) logResult(o *op, code int, err error, isPanic bool) {
 	level := slog.LevelDebug
 	switch {
 	case code == NoResult:
