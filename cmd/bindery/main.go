@@ -104,12 +104,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if helper != nil {
 			passhash.SetIDKey(helper.IDKey)
-			defer helper.Close() // a start that failed
 		}
 	}
 
 	d, err := start(ctx, *path, cfg, demo, logger, helper)
 	if err != nil {
+		helper.Close()
 		fmt.Fprintln(stderr, "bindery:", err)
 		return 1
 	}
@@ -119,9 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// hashes in this process.
 	helperClosed := make(chan struct{})
 	go func() {
-		if helper != nil {
-			helper.Close()
-		}
+		helper.Close()
 		close(helperClosed)
 	}()
 	closeWithin(d.current.Load(), closeBudget, logger)

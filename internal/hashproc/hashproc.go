@@ -123,8 +123,12 @@ func (h *Helper) IDKey(secret, salt []byte, time, memory uint32, threads uint8, 
 }
 
 // Close stops the helper: it finishes what it was given and exits; after
-// closeGrace it is killed. Later derivations run in this process.
+// closeGrace it is killed. Later derivations run in this process. A nil
+// Helper (none started) closes as a no-op.
 func (h *Helper) Close() error {
+	if h == nil {
+		return nil
+	}
 	h.mu.Lock()
 	h.closed = true
 	p := h.proc
