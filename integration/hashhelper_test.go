@@ -12,18 +12,24 @@ import (
 	"time"
 )
 
+// statFields reads a /proc .../stat file and returns its fields after the
+// command (which may hold spaces): [0] is field 3 (state), [1] field 4
+// (ppid), [16] field 19 (nice). nil when the process or thread has ended.
+func statFields(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+}
+
 // hashHelpers lists the PIDs of parent's children named bindery-hash-helper.
 func hashHelpers(t *testing.T, parent int) []int {
 	t.Helper()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var pids []int
 	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+		if fields := statFields(f); len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
 			continue
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
@@ -41,13 +47,10 @@ func threadNices(t *testing.T, pid int) []int {
 	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
 	var nices []int
 	for _, f := range stats {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
+		if fields := statFields(f); len(fields) > 16 {
+			n, _ := strconv.Atoi(fields[16])
+			nices = append(nices, n)
 		}
-		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		n, _ := strconv.Atoi(fields[16]) // field 19 of stat
-		nices = append(nices, n)
 	}
 	return nices
 }

@@ -122,8 +122,7 @@ stop_bindery() {
   wait "$bpid" 2>/dev/null || true
 }
 metric() { curl -sf "http://127.0.0.1:$HTTP/metrics" | awk -v m="$1" '$1==m{print $2}'; }
-# bindery and its hashing helper (a child process, [hashing] nice), summed.
-hwm() { for p in "$bpid" $(pgrep -P "$bpid" || true); do sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
+hwm() { proc_kb VmHWM "$bpid"; }
 # burst NAME N OFFSET: one burst from 127.0.0.4, its key=value line into $work/NAME.kv
 burst() {
   "$bb" --url "$URL" --users "$work/all.csv" --burst "$2" --burst-offset "$3" --source 127.0.0.4 \

@@ -100,11 +100,8 @@ for i in $(seq 100); do
   sleep 0.1
 done
 
-# bindery and its hashing helper (a child process, [hashing] nice), summed.
-procs() { echo "$bpid"; pgrep -P "$bpid" || true; }
-status_sum() { for p in $(procs); do sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {print s + 0}'; }
-rss() { status_sum VmRSS; }
-hwm() { status_sum VmHWM; }
+rss() { proc_kb VmRSS "$bpid"; }
+hwm() { proc_kb VmHWM "$bpid"; }
 sample_rss() { while kill -0 "$bpid" 2>/dev/null; do rss >>"$work/rss-$1.txt" || true; sleep 1; done; }
 measure() { # NAME [extra bindbench flags]
   local name=$1

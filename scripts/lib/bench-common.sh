@@ -1,11 +1,14 @@
 # shellcheck shell=bash
-# Sourced by scripts/bench.sh and scripts/bench-scale.sh: a temp folder, the
+# Sourced by the scripts/bench*.sh scripts: a temp folder, the
 # processes a script starts (all stopped on exit) and free loopback ports.
 #
 #   bench_begin NAME   makes $work (kept on exit when $KEEP is set), empties
 #                      $pids and sets the traps; append each child: pids+=($!)
 #   free_port          prints a loopback port nothing listens on and that
 #                      this script has not handed out yet
+#   proc_kb FIELD PID  prints FIELD of /proc/PID/status (VmRSS, VmHWM), in
+#                      kB, summed over PID and its children (bindery and
+#                      its hashing helper, [hashing] nice)
 # $STOP_SIGNAL (default TERM) is what the children get first; after 5 s,
 # SIGKILL.
 
@@ -48,4 +51,11 @@ free_port() {
       return
     fi
   done
+}
+
+proc_kb() {
+  local p
+  for p in "$2" $(pgrep -P "$2" || true); do
+    sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$p/status" 2>/dev/null
+  done | awk '{s += $1} END {print s + 0}'
 }
