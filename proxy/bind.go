@@ -37,13 +37,20 @@ func (c *conn) bind(o *op, req *ldapwire.BindRequest) error {
 		}
 	}
 	err := c.bindNow(o, req)
-	var le *ldapError
-	if c.srv.BusyBackoff > 0 && errors.As(err, &le) && le.Code == ldap.LDAPResultBusy {
+	if err != nil && c.srv.BusyBackoff > 0 && isBusy(err) {
 		c.busyUntil.Store(time.Now().Add(c.srv.BusyBackoff).UnixNano())
 	} else {
 		c.busyUntil.Store(0)
 	}
 	return err
+}
+
+// isBusy reports whether err answers 51 busy. It is called only for a
+// non-nil err: the target of errors.As escapes, and a successful bind
+// should not pay for it.
+func isBusy(err error) bool {
+	var le *ldapError
+	return errors.As(err, &le) && le.Code == ldap.LDAPResultBusy
 }
 
 // hold waits d, or returns the operation's context error if it ends
