@@ -72,7 +72,7 @@ func (o *op) hold(d time.Duration) error {
 // bindNow answers a Bind request. The connection is anonymous from the
 // moment the request arrives until a bind succeeds.
 func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
-	info := &bindInfo{}
+	info := &o.bindBuf
 	if prev := c.identity(); prev.kind == serviceIdentity {
 		info.service = prev.id
 	}

@@ -43,7 +43,8 @@ type op struct {
 	reason   backend.Reason
 	logAttrs []slog.Attr
 	logBuf   [8]slog.Attr // logAttrs' first backing array: a bind's details fit
-	bindInfo *bindInfo    // binds only
+	bindInfo *bindInfo    // binds only: &bindBuf
+	bindBuf  bindInfo     // a bind's bookkeeping, in the op's own allocation
 }
 
 func (c *conn) newOp(m *ldapwire.Message) *op {
