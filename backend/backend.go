@@ -57,6 +57,10 @@ type Credentials struct {
 	ID         string // login ID, normalised by the route
 	Password   string
 	ClientAddr string // remote address of the LDAP client, for lockout records
+	// NoEntry: the caller reads nothing of Result.Entry (an LDAP bind), so
+	// a cache may answer a hit with Entry nil instead of rebuilding it.
+	// A backend may ignore it and return the entry anyway.
+	NoEntry bool
 }
 
 // Result is what an Authenticator found out. On success Entry is set; on

@@ -63,7 +63,7 @@ func (s *Server) Authenticate(ctx context.Context, op, id, password, client stri
 		ev.Code, ev.Reason = ldap.LDAPResultInvalidCredentials, backend.ReasonBadCredentials
 		return Login{}, false, nil
 	}
-	p, _, err := s.checkPerson(ctx, new(lazyCtx), s.Routes(), client, id, password, func(d time.Duration) error { return errThrottled })
+	p, _, err := s.checkPerson(ctx, new(lazyCtx), s.Routes(), client, id, password, true, func(d time.Duration) error { return errThrottled })
 	l := Login{ID: p.id, Result: p.res}
 	ev.Throttled = p.throttled
 	if p.route != nil {

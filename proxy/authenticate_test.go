@@ -91,3 +91,24 @@ func TestAuthenticate(t *testing.T) {
 		t.Error("PersonID accepts a service account")
 	}
 }
+
+// TestOnlyAuthenticateAsksForTheEntry: an LDAP bind reads nothing of the
+// backend's entry and says so (Credentials.NoEntry, so that the cache does
+// not unpack it on a hit); Authenticate hands the entry to its caller (the
+// web console) and asks for it.
+func TestOnlyAuthenticateAsksForTheEntry(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.dial().Bind("jchan", "portal-pw"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.campus.lastNoEntry.Load() {
+		t.Error("an LDAP bind asked the backend for the entry")
+	}
+	l, ok, err := e.srv.Authenticate(context.Background(), "staff_login", "jchan", "portal-pw", "10.0.0.7:1")
+	if !ok || err != nil || l.Result.Entry == nil {
+		t.Fatalf("Authenticate: %+v %v %v", l, ok, err)
+	}
+	if e.campus.lastNoEntry.Load() {
+		t.Error("Authenticate told the backend its entry was not needed")
+	}
+}

@@ -161,7 +161,7 @@ func (c *conn) bindService(o *op, name, password string) error {
 func (c *conn) bindPerson(o *op, id, password string) error {
 	info := o.bindInfo
 	info.kind = "person"
-	p, stage, err := c.srv.checkPerson(o.ctx, &o.callCtx, o.routes, c.client, id, password, func(d time.Duration) error {
+	p, stage, err := c.srv.checkPerson(o.ctx, &o.callCtx, o.routes, c.client, id, password, false, func(d time.Duration) error {
 		o.log("throttled", d.Round(time.Millisecond))
 		return o.hold(d)
 	})
@@ -221,8 +221,10 @@ type personCheck struct {
 // patron backend. stage names the step an error came from ("throttle",
 // "authenticate", "check patron"). call is where the backend call's
 // context lives (unused before; a field of the operation, so that a
-// cached bind allocates none).
-func (s *Server) checkPerson(ctx context.Context, call *lazyCtx, routes *Routes, client, id, password string, wait func(time.Duration) error) (p personCheck, stage string, err error) {
+// cached bind allocates none). needEntry: the caller reads p.res.Entry;
+// an LDAP bind does not (Credentials.NoEntry: the cache does not unpack
+// it on a hit).
+func (s *Server) checkPerson(ctx context.Context, call *lazyCtx, routes *Routes, client, id, password string, needEntry bool, wait func(time.Duration) error) (p personCheck, stage string, err error) {
 	route, nid, ok := routes.Route(id)
 	if !ok {
 		p.reason = backend.ReasonNoRoute
@@ -246,7 +248,7 @@ func (s *Server) checkPerson(ctx context.Context, call *lazyCtx, routes *Routes,
 	// The deadline is that of context.WithTimeout; the timer is armed
 	// only if the backend waits (lazyCtx): a cache hit never does.
 	call.init(ctx, time.Now().Add(s.bindTimeout()))
-	res, good, err := route.Backend.Authenticate(call, backend.Credentials{ID: nid, Password: password, ClientAddr: client})
+	res, good, err := route.Backend.Authenticate(call, backend.Credentials{ID: nid, Password: password, ClientAddr: client, NoEntry: !needEntry})
 	call.cancel()
 	p.res = res
 	if err != nil {

@@ -52,6 +52,7 @@ type fakeBackend struct {
 
 	authCalls   atomic.Int64
 	lookupCalls atomic.Int64
+	lastNoEntry atomic.Bool // Credentials.NoEntry of the last Authenticate
 }
 
 func newFake() *fakeBackend {
@@ -77,6 +78,7 @@ func (f *fakeBackend) add(id, password, category string) *fakeUser {
 
 func (f *fakeBackend) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
 	f.authCalls.Add(1)
+	f.lastNoEntry.Store(c.NoEntry)
 	if f.panicID != "" && c.ID == f.panicID {
 		panic("fake backend exploded")
 	}

@@ -163,7 +163,7 @@ func (c *Cache) Authenticate(ctx context.Context, cr backend.Credentials) (backe
 	mac := c.key.sum(cr.Password)
 	now := c.now().UnixNano()
 	if p, ok := c.pos.get(cr.ID, now); ok && now-p.at < c.ttl && p.matches(&mac) {
-		if e, err := p.entry(c.fields); err == nil {
+		if e, err := c.entry(&p, cr); err == nil {
 			c.hits.Add(1)
 			return backend.Result{Entry: e, Generation: p.gen, Cached: true}, true, nil
 		}
@@ -174,6 +174,16 @@ func (c *Cache) Authenticate(ctx context.Context, cr backend.Credentials) (backe
 	}
 	c.misses.Add(1)
 	return c.miss(ctx, cr, mac)
+}
+
+// entry returns the entry recorded with p for a hit, unless the caller
+// reads none (Credentials.NoEntry): unpacking it costs a bind the
+// backend.Entry and its UUID's text.
+func (c *Cache) entry(p *positive, cr backend.Credentials) (*backend.Entry, error) {
+	if cr.NoEntry {
+		return nil, nil
+	}
+	return p.entry(c.fields)
 }
 
 // outcome is one backend answer, shared by coalesced callers.
@@ -295,7 +305,7 @@ func (c *Cache) call(ctx context.Context, cr backend.Credentials, mac *[sha256.S
 	case err != nil:
 		if c.stale > 0 && errors.Is(err, backend.ErrUnavailable) {
 			if p, found := c.pos.peek(cr.ID, now); found && now-p.at < c.stale && p.matches(mac) {
-				if e, err := p.entry(c.fields); err == nil {
+				if e, err := c.entry(&p, cr); err == nil {
 					c.staleHits.Add(1)
 					return outcome{res: backend.Result{Entry: e, Generation: p.gen, Cached: true}, ok: true}
 				}

@@ -414,6 +414,34 @@ func TestDropEntries(t *testing.T) {
 	}
 }
 
+// TestNoEntry: a hit for a caller that reads no entry (an LDAP bind)
+// answers as any hit (ok, cached, the generation) without the entry; the
+// next caller that wants the entry still gets it, and so does Lookup.
+func TestNoEntry(t *testing.T) {
+	f := newFake()
+	c := New("fake", f, Options{})
+	ctx := context.Background()
+	cr := backend.Credentials{ID: "CU1", Password: right}
+	first, ok, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right, NoEntry: true})
+	if !ok || err != nil || first.Cached || first.Entry == nil {
+		t.Fatalf("first bind (a miss: the backend's answer, entry included): %+v %v %v", first, ok, err)
+	}
+	res, ok, err := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: right, NoEntry: true})
+	if !ok || err != nil || !res.Cached || res.Entry != nil || res.Generation != first.Generation || f.calls.Load() != 1 {
+		t.Fatalf("NoEntry hit: %+v %v %v, %d backend calls", res, ok, err, f.calls.Load())
+	}
+	res, ok, err = c.Authenticate(ctx, cr)
+	if !ok || err != nil || !res.Cached || res.Entry == nil || res.Entry.ID != "CU1" || res.Entry.CommonName != "Chan" {
+		t.Fatalf("hit wanting the entry: %+v %v %v", res, ok, err)
+	}
+	if _, ok, _ := c.Authenticate(ctx, backend.Credentials{ID: "CU1", Password: wrong, NoEntry: true}); ok {
+		t.Fatal("NoEntry: a wrong password succeeded")
+	}
+	if e, err := c.Lookup(ctx, "CU1"); err != nil || e == nil || e.CommonName != "Chan" || f.lookups.Load() != 0 {
+		t.Fatalf("Lookup after NoEntry binds: %+v, %v, %d backend lookups", e, err, f.lookups.Load())
+	}
+}
+
 // TestAsFindsCapabilitiesBehindTheCache: backend.As reaches the optional
 // interfaces of the backend behind the cache, and the cache itself, and
 // finds nothing the backend lacks.
