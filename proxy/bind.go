@@ -154,7 +154,7 @@ func (c *conn) bindService(o *op, name, password string) error {
 	if !good {
 		return c.invalidCredentials(o, backend.ReasonBadCredentials)
 	}
-	c.setIdentity(identity{kind: serviceIdentity, id: sa.Name, dn: c.srv.parser().ServiceDN(sa.Name)})
+	c.setIdentity(identity{kind: serviceIdentity, id: sa.Name})
 	return nil
 }
 
@@ -191,7 +191,7 @@ func (c *conn) bindPerson(o *op, id, password string) error {
 	if !p.good {
 		return c.invalidCredentials(o, p.reason)
 	}
-	ident := identity{kind: personIdentity, id: p.id, route: p.route.Name, dn: c.srv.parser().PersonDN(p.id)}
+	ident := identity{kind: personIdentity, id: p.id, route: p.route.Name}
 	if p.res.MustChange {
 		ident.mustChange = true
 		o.reason = backend.ReasonMustChange

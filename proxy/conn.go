@@ -14,6 +14,7 @@ import (
 
 	"github.com/bindery/bindery/internal/ldapwire"
 	"github.com/bindery/bindery/internal/proxyhdr"
+	"github.com/bindery/bindery/proxy/names"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -39,8 +40,19 @@ type identity struct {
 	kind       identityKind
 	id         string // normalised login ID, or the service account's name
 	route      string // route name (person)
-	dn         string
-	mustChange bool // session restricted to a password change
+	mustChange bool   // session restricted to a password change
+}
+
+// dn returns the DN the identity is bound as ("" when anonymous). It is
+// built when asked (WhoAmI, Password Modify), not by every bind.
+func (id identity) dn(p *names.Parser) string {
+	switch id.kind {
+	case personIdentity:
+		return p.PersonDN(id.id)
+	case serviceIdentity:
+		return p.ServiceDN(id.id)
+	}
+	return ""
 }
 
 // conn is one client connection. One goroutine (serve) reads requests; most

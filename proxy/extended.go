@@ -17,7 +17,7 @@ func (c *conn) whoAmI(o *op) error {
 	ident := c.identity()
 	o.hasValue = true
 	if ident.kind != anonymous {
-		o.respValue = []byte("dn:" + ident.dn)
+		o.respValue = []byte("dn:" + ident.dn(c.srv.parser()))
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func (c *conn) passwordModify(o *op, req *ldapwire.ExtendedRequest) error {
 	change := backend.PasswordChange{
 		ID:         nid,
 		New:        string(pm.NewPassword),
-		Operator:   ident.dn,
+		Operator:   ident.dn(c.srv.parser()),
 		ClientAddr: c.client,
 	}
 	switch {

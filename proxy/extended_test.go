@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/bindery/bindery/internal/ldapwire"
@@ -84,8 +85,14 @@ func TestPasswordModify(t *testing.T) {
 			if last.ID != tc.wantTarget || last.Force != tc.wantForce || last.MustChange {
 				t.Errorf("change request %+v", last)
 			}
-			if last.Operator == "" || last.ClientAddr == "" {
-				t.Errorf("no operator or client address: %+v", last)
+			// The operator is the DN the connection is bound as (a bare
+			// ID binds as its person DN, normalised by the route).
+			wantOp := tc.bindDN
+			if !strings.Contains(wantOp, "=") {
+				wantOp = personDN(strings.ToUpper(wantOp))
+			}
+			if last.Operator != wantOp || last.ClientAddr == "" {
+				t.Errorf("operator %q (want %q) or no client address: %+v", last.Operator, wantOp, last)
 			}
 		})
 	}
