@@ -2,6 +2,7 @@ package ldapwire
 
 import (
 	"fmt"
+	"unsafe"
 )
 
 // Decode decodes one complete LDAPMessage: the outer SEQUENCE with its
@@ -19,15 +20,25 @@ func Decode(b []byte) (*Message, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("wire: decode: %w: %d bytes after the message", ErrMalformed, len(rest))
 	}
-	m, err := decodeBody(t.body)
+	m, err := decodeBody(t.body, false)
 	if err != nil {
 		return nil, fmt.Errorf("wire: decode: %w", err)
 	}
 	return m, nil
 }
 
-// decodeBody decodes the contents of the LDAPMessage SEQUENCE.
-func decodeBody(b []byte) (m *Message, err error) {
+// bindMessage is a Message and its BindRequest in one allocation: a bind
+// is the request bindery answers most.
+type bindMessage struct {
+	msg Message
+	req BindRequest
+}
+
+// decodeBody decodes the contents of the LDAPMessage SEQUENCE. owned: b
+// is the message's own buffer (ReadMessage's, fresh for each message and
+// never written again), so a bind's name may share it instead of being
+// copied; Decode's caller may reuse its bytes, so there it is copied.
+func decodeBody(b []byte, owned bool) (m *Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("%w: internal decoder panic: %v", ErrMalformed, r)
@@ -44,9 +55,18 @@ func decodeBody(b []byte) (m *Message, err error) {
 	if op.class != classApplication {
 		return nil, fmt.Errorf("%w: protocolOp is not an application element: %v", ErrMalformed, op)
 	}
-	m = &Message{ID: id}
-	if m.Op, err = decodeOp(op); err != nil {
-		return nil, err
+	if op.tag == TagBindRequest {
+		bm := new(bindMessage)
+		if err := decodeBind(op, &bm.req, owned); err != nil {
+			return nil, err
+		}
+		m = &bm.msg
+		m.ID, m.Op = id, &bm.req
+	} else {
+		m = &Message{ID: id}
+		if m.Op, err = decodeOp(op); err != nil {
+			return nil, err
+		}
 	}
 	// controls [0] Controls OPTIONAL; later elements with unknown tags are
 	// ignored as RFC 4511 §4 requires.
@@ -60,11 +80,10 @@ func decodeBody(b []byte) (m *Message, err error) {
 	return m, nil
 }
 
-// decodeOp dispatches on the application tag of the protocolOp.
+// decodeOp dispatches on the application tag of the protocolOp (a
+// BindRequest is decoded by decodeBody).
 func decodeOp(op tlv) (any, error) {
 	switch op.tag {
-	case TagBindRequest:
-		return decodeBind(op)
 	case TagUnbindRequest:
 		if op.constructed {
 			return nil, fmt.Errorf("%w: unbindRequest must be primitive", ErrMalformed)
@@ -108,46 +127,47 @@ func decodeOp(op tlv) (any, error) {
 	}
 }
 
-// decodeBind decodes a BindRequest (RFC 4511 §4.2).
-func decodeBind(op tlv) (*BindRequest, error) {
+// decodeBind decodes a BindRequest (RFC 4511 §4.2) into req. owned: op's
+// bytes are never written again, and req.Name is a string over them.
+func decodeBind(op tlv, req *BindRequest, owned bool) error {
 	if !op.constructed {
-		return nil, fmt.Errorf("%w: bindRequest must be constructed", ErrMalformed)
+		return fmt.Errorf("%w: bindRequest must be constructed", ErrMalformed)
 	}
 	b := op.body
 	version, b, err := expectInt(b, classUniversal, tagInteger, 1, 127, "bindRequest version")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	name, b, err := expectPrimitive(b, classUniversal, tagOctetString, "bindRequest name")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	auth, _, err := next(b)
 	if err != nil {
-		return nil, fmt.Errorf("bindRequest authentication: %w", err)
+		return fmt.Errorf("bindRequest authentication: %w", err)
 	}
 	if auth.class != classContext {
-		return nil, fmt.Errorf("%w: bindRequest authentication: %v", ErrMalformed, auth)
+		return fmt.Errorf("%w: bindRequest authentication: %v", ErrMalformed, auth)
 	}
-	req := &BindRequest{Version: version, Name: string(name), AuthMethod: auth.tag}
+	*req = BindRequest{Version: version, Name: sharedString(name, owned), AuthMethod: auth.tag}
 	switch {
 	case auth.tag == AuthSimple:
 		if auth.constructed {
-			return nil, fmt.Errorf("%w: simple password must be primitive", ErrMalformed)
+			return fmt.Errorf("%w: simple password must be primitive", ErrMalformed)
 		}
 		req.Simple = true
 		req.Password = auth.body
 	case auth.tag == AuthSASL:
 		if !auth.constructed {
-			return nil, fmt.Errorf("%w: SaslCredentials must be constructed", ErrMalformed)
+			return fmt.Errorf("%w: SaslCredentials must be constructed", ErrMalformed)
 		}
 		mech, rest, err := expectPrimitive(auth.body, classUniversal, tagOctetString, "sasl mechanism")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		req.SASLMechanism = string(mech)
 		if t, ok, err := peek(rest); err != nil {
-			return nil, fmt.Errorf("sasl credentials: %w", err)
+			return fmt.Errorf("sasl credentials: %w", err)
 		} else if ok && t.is(classUniversal, false, tagOctetString) {
 			req.SASLCreds = t.body
 		}
@@ -156,7 +176,7 @@ func decodeBind(op tlv) (*BindRequest, error) {
 		// Active Directory): well formed; the proxy answers
 		// authMethodNotSupported.
 	}
-	return req, nil
+	return nil
 }
 
 // decodeSearch decodes a SearchRequest (RFC 4511 §4.5.1). Scope and
@@ -286,4 +306,13 @@ func decodeControls(b []byte) ([]Control, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// sharedString returns b as a string: one over b's own bytes when owned
+// (nothing writes them again), a copy otherwise.
+func sharedString(b []byte, owned bool) string {
+	if !owned {
+		return string(b)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
+	"testing/iotest"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 )
@@ -201,6 +203,49 @@ func TestReadStream(t *testing.T) {
 	}
 	if _, err := ReadMessage(r, 1024); err != io.EOF {
 		t.Fatalf("end: %v, want io.EOF", err)
+	}
+}
+
+// TestMessagesKeepTheirBytes: what ReadMessage returns is the message's
+// own, whatever is read after it (the bufio.Reader's buffer is reused,
+// here a small one filled a byte at a time); Decode copies a bind's name
+// out of the caller's bytes, which the caller may reuse.
+func TestMessagesKeepTheirBytes(t *testing.T) {
+	type want struct{ name, pw string }
+	wants := []want{
+		{"uid=CU1234567,ou=people,dc=library,dc=example,dc=edu", "Library2026"},
+		{"uid=CITYU5012345,ou=people,dc=library,dc=example,dc=edu", "other-PIN-456"},
+		{"jchan", strings.Repeat("long password ", 40)},
+		{"", ""},
+	}
+	var stream []byte
+	for i, w := range wants {
+		stream = append(stream, envelope(int64(i+1), simpleBindOp(w.name, w.pw))...)
+	}
+	for _, size := range []int{16, 4096} {
+		r := bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(stream)), size)
+		var got []*BindRequest
+		for range wants {
+			m, err := ReadMessage(r, 1<<16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Op.(*BindRequest))
+		}
+		for i, w := range wants {
+			if got[i].Name != w.name || string(got[i].Password) != w.pw {
+				t.Errorf("reader of %d: bind %d became %q / %q after the later reads", size, i+1, got[i].Name, got[i].Password)
+			}
+		}
+	}
+	raw := envelope(1, simpleBindOp(wants[0].name, wants[0].pw))
+	m, err := Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(raw)
+	if name := m.Op.(*BindRequest).Name; name != wants[0].name {
+		t.Errorf("Decode: the name shares the caller's bytes: %q", name)
 	}
 }
 

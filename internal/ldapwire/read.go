@@ -20,12 +20,18 @@ const readChunk = 64 << 10
 // a stream that ends inside a message gives an error wrapping
 // io.ErrUnexpectedEOF, and bytes that are not an LDAPMessage an error
 // wrapping ErrMalformed.
+//
+// Each message is read into a buffer of its own, which this package never
+// writes again: the message's byte slices (a bind's Password, a control's
+// Value...) and a bind's Name share it, and a caller that writes none of
+// them may take strings of them without a copy (the proxy does, for a
+// bind's password).
 func ReadMessage(r *bufio.Reader, maxBytes int) (*Message, error) {
 	body, err := ReadFrame(r, maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeBody(body)
+	m, err := decodeBody(body, true)
 	if err != nil {
 		return nil, fmt.Errorf("wire: read message: %w", err)
 	}

@@ -136,6 +136,11 @@ func (p *Parser) init() {
 //	<id>@<UPNSuffix>                      Person, when UPNSuffix is set
 //	any other DN                          OtherDN
 //
+// The ID never shares name's memory: name may be a substring of a whole
+// request (ldapwire shares a bind's name with the request's buffer), and
+// whoever keeps the ID (a cache key, the throttle, the connection's
+// identity) must not keep the request alive.
+//
 // Errors wrap ErrInvalid: a string that is not a DN (and has an '='), a
 // multi-valued RDN naming an entry of the tree, or an ID that is empty,
 // longer than MaxIDLen, not UTF-8 or holds control characters.
@@ -160,13 +165,11 @@ func (p *Parser) Parse(name string) (Name, error) {
 		if err := checkID(id); err != nil {
 			return Name{}, fmt.Errorf("names: parse: %w", err)
 		}
-		return Name{Kind: Person, ID: id}, nil
+		return Name{Kind: Person, ID: strings.Clone(id)}, nil
 	}
 	var buf [8]rdn
 	if rdns, ok := splitPlain(name, buf[:0]); ok {
 		n, err := p.classify(rdns)
-		// The ID is a substring of the request; copy it so that whoever
-		// keeps it (a cache key) does not keep the whole request alive.
 		n.ID = strings.Clone(n.ID)
 		return n, err
 	}

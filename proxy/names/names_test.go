@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 const suffix = "dc=library,dc=example,dc=edu"
@@ -319,6 +320,30 @@ func BenchmarkParseEscaped(b *testing.B) {
 	for b.Loop() {
 		if _, err := p.Parse(`uid=CU123456\37,ou=people,dc=library,dc=example,dc=edu`); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestIDSharesNothingWithTheName: the ID Parse returns never points into
+// the name it was given, in each of its paths (bare ID, UPN, the plain DN
+// fast path, ldap.ParseDN): the proxy's bind name shares the request's
+// buffer, and the ID is kept (cache keys, throttle, the identity).
+func TestIDSharesNothingWithTheName(t *testing.T) {
+	p := newTestParser(t, "library.example.edu")
+	for _, in := range []string{
+		"CU1234567",
+		"jchan@library.example.edu",
+		"uid=CU1234567,ou=people," + suffix,
+		"uid=CU1234567, ou=people, " + suffix,
+	} {
+		n, err := p.Parse(in)
+		if err != nil || n.Kind != Person || n.ID == "" {
+			t.Fatalf("%q: %+v, %v", in, n, err)
+		}
+		start := uintptr(unsafe.Pointer(unsafe.StringData(in)))
+		id := uintptr(unsafe.Pointer(unsafe.StringData(n.ID)))
+		if id >= start && id < start+uintptr(len(in)) {
+			t.Errorf("%q: the ID %q points into the name", in, n.ID)
 		}
 	}
 }
