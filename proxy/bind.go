@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+	"unsafe"
 
 	"github.com/bindery/bindery/backend"
 	"github.com/bindery/bindery/internal/ldapwire"
@@ -108,12 +109,21 @@ func (c *conn) bindNow(o *op, req *ldapwire.BindRequest) error {
 	}
 	switch n.Kind {
 	case names.Service:
-		return c.bindService(o, n.ID, string(req.Password))
+		return c.bindService(o, n.ID, sharedPassword(req))
 	case names.Person:
-		return c.bindPerson(o, n.ID, string(req.Password))
+		return c.bindPerson(o, n.ID, sharedPassword(req))
 	default:
 		return c.invalidCredentials(o, backend.ReasonUnknownUser)
 	}
+}
+
+// sharedPassword returns a simple bind's password as a string over the
+// request's own bytes, not a copy. ldapwire.ReadMessage reads each message
+// into a buffer of its own that it never writes again, and nothing in
+// bindery writes a request's bytes: the string stays what was sent for as
+// long as anything (a backend call that outlives a hung-up bind) holds it.
+func sharedPassword(req *ldapwire.BindRequest) string {
+	return unsafe.String(unsafe.SliceData(req.Password), len(req.Password))
 }
 
 // invalidCredentials is the 49 of every failed bind: the same text whatever

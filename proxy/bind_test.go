@@ -264,3 +264,31 @@ func TestLockedWithRevealLockout(t *testing.T) {
 		t.Fatal("ppolicy control without RevealLockout")
 	}
 }
+
+// TestPasswordsStayAsSent: the password a backend is given shares the
+// request's bytes (sharedPassword); a backend may keep it past the bind
+// (a call that outlives a client that hung up), so the later requests of
+// the connection must not change it.
+func TestPasswordsStayAsSent(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial()
+	var sent []string
+	for i := range 20 {
+		pw := fmt.Sprintf("pw-%02d-%s", i, strings.Repeat("x", i))
+		sent = append(sent, pw)
+		if err := c.Bind(personDN("CU1234567"), pw); code(err) != 49 {
+			t.Fatalf("bind %d: %v", i, err)
+		}
+	}
+	e.pin.mu.Lock()
+	got := append([]string(nil), e.pin.passwords...)
+	e.pin.mu.Unlock()
+	if len(got) != len(sent) {
+		t.Fatalf("backend saw %d passwords, want %d", len(got), len(sent))
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Errorf("password %d is now %q, sent %q", i, got[i], sent[i])
+		}
+	}
+}

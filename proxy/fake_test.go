@@ -53,6 +53,7 @@ type fakeBackend struct {
 	authCalls   atomic.Int64
 	lookupCalls atomic.Int64
 	lastNoEntry atomic.Bool // Credentials.NoEntry of the last Authenticate
+	passwords   []string    // every password Authenticate was given, under mu
 }
 
 func newFake() *fakeBackend {
@@ -79,6 +80,9 @@ func (f *fakeBackend) add(id, password, category string) *fakeUser {
 func (f *fakeBackend) Authenticate(ctx context.Context, c backend.Credentials) (backend.Result, bool, error) {
 	f.authCalls.Add(1)
 	f.lastNoEntry.Store(c.NoEntry)
+	f.mu.Lock()
+	f.passwords = append(f.passwords, c.Password)
+	f.mu.Unlock()
 	if f.panicID != "" && c.ID == f.panicID {
 		panic("fake backend exploded")
 	}
