@@ -40,28 +40,38 @@ type RawAttribute struct {
 // ReadFrame reads one whole LDAPMessage from r and returns its contents (the
 // body of the outer SEQUENCE), with ReadMessage's size limit and errors.
 func ReadFrame(r *bufio.Reader, maxBytes int) ([]byte, error) {
-	tag, err := r.ReadByte()
+	n, err := readHeader(r, maxBytes)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
-		}
-		return nil, fmt.Errorf("wire: read message: %w", err)
+		return nil, err
 	}
-	if tag != classUniversal|constructed|tagSequence {
-		return nil, fmt.Errorf("wire: read message: %w: first octet %#02x is not a SEQUENCE", ErrMalformed, tag)
-	}
-	n, err := readLength(r)
-	if err != nil {
-		return nil, fmt.Errorf("wire: read message: %w", err)
-	}
-	if n > int64(maxBytes) {
-		return nil, fmt.Errorf("wire: read message: %w: %d bytes announced, limit %d", ErrTooLarge, n, maxBytes)
-	}
-	body, err := readBody(r, int(n))
+	body, err := readBody(r, n)
 	if err != nil {
 		return nil, fmt.Errorf("wire: read message: %w", err)
 	}
 	return body, nil
+}
+
+// readHeader reads the tag and length of an LDAPMessage and returns the
+// length, at most maxBytes.
+func readHeader(r *bufio.Reader, maxBytes int) (int, error) {
+	tag, err := r.ReadByte()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("wire: read message: %w", err)
+	}
+	if tag != classUniversal|constructed|tagSequence {
+		return 0, fmt.Errorf("wire: read message: %w: first octet %#02x is not a SEQUENCE", ErrMalformed, tag)
+	}
+	n, err := readLength(r)
+	if err != nil {
+		return 0, fmt.Errorf("wire: read message: %w", err)
+	}
+	if n > int64(maxBytes) {
+		return 0, fmt.Errorf("wire: read message: %w: %d bytes announced, limit %d", ErrTooLarge, n, maxBytes)
+	}
+	return int(n), nil
 }
 
 // DecodeResponse decodes the contents of a server's LDAPMessage (as

@@ -20,7 +20,7 @@ func Decode(b []byte) (*Message, error) {
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("wire: decode: %w: %d bytes after the message", ErrMalformed, len(rest))
 	}
-	m, err := decodeBody(t.body, false)
+	m, err := decodeBody(t.body, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("wire: decode: %w", err)
 	}
@@ -37,8 +37,9 @@ type bindMessage struct {
 // decodeBody decodes the contents of the LDAPMessage SEQUENCE. owned: b
 // is the message's own buffer (ReadMessage's, fresh for each message and
 // never written again), so a bind's name may share it instead of being
-// copied; Decode's caller may reuse its bytes, so there it is copied.
-func decodeBody(b []byte, owned bool) (m *Message, err error) {
+// copied; Decode's caller may reuse its bytes, so there it is copied. A
+// bind is decoded into bm when it is not nil (readSmallBind's).
+func decodeBody(b []byte, owned bool, bm *bindMessage) (m *Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			m, err = nil, fmt.Errorf("%w: internal decoder panic: %v", ErrMalformed, r)
@@ -56,7 +57,9 @@ func decodeBody(b []byte, owned bool) (m *Message, err error) {
 		return nil, fmt.Errorf("%w: protocolOp is not an application element: %v", ErrMalformed, op)
 	}
 	if op.tag == TagBindRequest {
-		bm := new(bindMessage)
+		if bm == nil {
+			bm = new(bindMessage)
+		}
 		if err := decodeBind(op, &bm.req, owned); err != nil {
 			return nil, err
 		}

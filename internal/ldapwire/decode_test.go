@@ -249,6 +249,61 @@ func TestMessagesKeepTheirBytes(t *testing.T) {
 	}
 }
 
+// TestInlineBindBoundary: binds whose bodies are just under, at and just
+// over inlineBind (read into one allocation with their message, or not),
+// and a non-bind of that size, read as Decode decodes them; cut short they
+// are io.ErrUnexpectedEOF.
+func TestInlineBindBoundary(t *testing.T) {
+	bodyLen := func(raw []byte) int {
+		if raw[1] < 0x80 {
+			return len(raw) - 2
+		}
+		return len(raw) - 2 - int(raw[1]&0x7f)
+	}
+	name := "uid=CU1234567,ou=people,dc=library,dc=example,dc=edu"
+	for _, n := range []int{inlineBind - 1, inlineBind, inlineBind + 1} {
+		var raw []byte
+		var pw string
+		for k := 0; k < 2*inlineBind; k++ {
+			pw = strings.Repeat("p", k)
+			if raw = envelope(7, simpleBindOp(name, pw)); bodyLen(raw) >= n {
+				break
+			}
+		}
+		if got := bodyLen(raw); got != n {
+			t.Fatalf("body of %d bytes, want %d", got, n)
+		}
+		// One allocation for a bind up to inlineBind, two past it.
+		src := bytes.NewReader(raw)
+		br := bufio.NewReader(src)
+		allocs := testing.AllocsPerRun(50, func() {
+			src.Reset(raw)
+			br.Reset(src)
+			if _, err := ReadMessage(br, 1<<16); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if want := map[bool]float64{true: 1, false: 2}[n <= inlineBind]; allocs != want {
+			t.Errorf("%d: %v allocations, want %v", n, allocs, want)
+		}
+		compare := envelope(8, ber.NewString(ber.ClassApplication, ber.TypePrimitive, TagDelRequest, name+pw+"xyzw", "Del"))
+		for _, raw := range [][]byte{raw, compare} {
+			m, err := ReadMessage(bufio.NewReader(bytes.NewReader(raw)), 1<<16)
+			if err != nil {
+				t.Fatalf("%d: %v", n, err)
+			}
+			want, err := Decode(raw)
+			if err != nil || !reflect.DeepEqual(m, want) {
+				t.Fatalf("%d: ReadMessage %#v, Decode %#v (%v)", n, m, want, err)
+			}
+			_, err = ReadMessage(bufio.NewReader(bytes.NewReader(raw[:len(raw)-1])), 1<<16)
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("%d, cut short: %v", n, err)
+			}
+		}
+	}
+}
+
 // TestLargeBody reads a message bigger than the read chunk.
 func TestLargeBody(t *testing.T) {
 	pw := bytes.Repeat([]byte("x"), 3*readChunk+17)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -22,6 +23,17 @@ func FuzzReadMessage(f *testing.F) {
 	f.Add([]byte{0x30, 0x80, 0x02, 0x01, 0x01, 0x42, 0x00, 0x00, 0x00})
 	f.Add(append(envelope(128, simpleBindOp("a", "b")), handAbandon(129, 128)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// One whole message: ReadMessage (which reads a small bind into
+		// one allocation) and Decode agree.
+		if want, err := Decode(data); err == nil {
+			m, err := ReadMessage(bufio.NewReader(bytes.NewReader(data)), 1<<16)
+			if err == nil && !reflect.DeepEqual(m, want) {
+				t.Fatalf("ReadMessage %#v, Decode %#v", m, want)
+			}
+			if err != nil && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Decode reads what ReadMessage does not: %v", err)
+			}
+		}
 		r := bufio.NewReader(bytes.NewReader(data))
 		for i := 0; i < 16; i++ {
 			m, err := ReadMessage(r, 1<<16)

@@ -27,15 +27,58 @@ const readChunk = 64 << 10
 // them may take strings of them without a copy (the proxy does, for a
 // bind's password).
 func ReadMessage(r *bufio.Reader, maxBytes int) (*Message, error) {
-	body, err := ReadFrame(r, maxBytes)
+	n, err := readHeader(r, maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	m, err := decodeBody(body, true)
+	var body []byte
+	var bm *bindMessage
+	if sb, err := readSmallBind(r, n); err != nil {
+		return nil, fmt.Errorf("wire: read message: %w", err)
+	} else if sb != nil {
+		body, bm = sb.body[:n], &sb.bindMessage
+	} else if body, err = readBody(r, n); err != nil {
+		return nil, fmt.Errorf("wire: read message: %w", err)
+	}
+	m, err := decodeBody(body, true, bm)
 	if err != nil {
 		return nil, fmt.Errorf("wire: read message: %w", err)
 	}
 	return m, nil
+}
+
+// inlineBind is the largest body of a bind read into the allocation of
+// its Message and BindRequest: a DN, a password and a control or two fit,
+// and with bindMessage's 152 bytes (64-bit) it fills a 320-byte size
+// class.
+const inlineBind = 168
+
+// smallBind is a bind whose body is at most inlineBind bytes: message,
+// request and body in one allocation.
+type smallBind struct {
+	bindMessage
+	body [inlineBind]byte
+}
+
+// readSmallBind reads a body of n bytes that holds a bind of at most
+// inlineBind bytes into a smallBind. It returns nil, having read nothing,
+// when the body is larger, does not fit r's buffer or is not a bind (or
+// its first bytes do not parse: decodeBody says why).
+func readSmallBind(r *bufio.Reader, n int) (*smallBind, error) {
+	if n > inlineBind || n > r.Size() {
+		return nil, nil
+	}
+	b, err := r.Peek(n)
+	if err != nil {
+		return nil, unexpected(err)
+	}
+	if _, rest, err := next(b); err != nil || len(rest) == 0 || rest[0] != classApplication|constructed|TagBindRequest {
+		return nil, nil
+	}
+	sb := new(smallBind)
+	copy(sb.body[:], b)
+	r.Discard(n)
+	return sb, nil
 }
 
 // readLength reads a definite BER length from r. It is separate from
