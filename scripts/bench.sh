@@ -18,10 +18,17 @@
 #   2. campus binds through bindery, cache off  vs  binds on slapd
 #   3. campus binds through bindery, cache on   vs  binds on slapd
 #   4. search-then-bind flow, PIN store, cached vs  the same flow on slapd
+# and, only when ONLY names them, the floor that issue 17's targets are set
+# against (`bindbench floor`, cmd/bindbench/README.md):
+#   5. a Go server that answers every bind without looking  vs  slapd
+#   6. a Go relay (a connection upstream per client, frames verbatim) in
+#      front of the same slapd  vs  slapd direct; the slapd behind counted
+#      apart ("+behind")
 #
 #   scripts/bench.sh
 #   USERS=1000 CONNS=16 DURATION=10s ROUNDS=3 WARMUP=2s scripts/bench.sh
 #   ONLY=2,3 scripts/bench.sh          # some comparisons only (default 0,1,2,3,4)
+#   ONLY=0,1,2,5,6 scripts/bench.sh    # bindery beside the floor of a Go server and relay
 #   KEEP=1 scripts/bench.sh            # keep the temp folder (configs, logs, JSON)
 #   EXTRA=$'[hashing]\nnice = 0' scripts/bench.sh   # appended to both bindery configs
 #   AGAINST_REF=main ONLY=1,2,3 scripts/bench.sh
@@ -257,6 +264,37 @@ fi
 ON_URL="ldap://127.0.0.1:$ON_PORT"
 OFF_URL="ldap://127.0.0.1:$OFF_PORT"
 
+# start_floor NAME PORT [FLOOR-ARGS...]: bindbench floor, ready once it has
+# printed "listening on".
+start_floor() {
+  local name=$1 port=$2 i
+  shift 2
+  "$bb" floor --listen "127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  for i in $(seq 100); do
+    if grep -q '^listening on' "$work/$name.log"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "bench: $name did not start within 10 s; its log:" >&2
+  tail -n 30 "$work/$name.log" >&2 || true
+  exit 1
+}
+if [ -z "$AGAINST_REF" ]; then
+  case ",$ONLY," in
+    *,5,* | *,6,*)
+      echo "== bindbench floor (a responder, and a relay to slapd)"
+      FLOOR_PORT=$(free_port)
+      RELAY_PORT=$(free_port)
+      start_floor floor "$FLOOR_PORT"
+      FLOOR_PID=$!
+      start_floor floor-relay "$RELAY_PORT" --upstream "$SLAPD_URL"
+      RELAY_PID=$!
+      ;;
+  esac
+fi
+
 common=(--conns "$CONNS" --duration "$DURATION" --warmup "$WARMUP" --rounds "$ROUNDS" --json)
 reports=()
 failed=0
@@ -309,14 +347,20 @@ compare 4 "search-then-bind, PIN store cached: bindery vs slapd" --prime --mode 
   --filter '(&(objectClass=person)(uid=%s))' \
   --against "$SLAPD_URL" --against-users "$work/pin-slapd.csv" \
   --against-service-dn "$SLAPD_ADMIN" --against-service-password "$SLAPD_ADMIN_PW" --against-base "$SLAPD_PEOPLE"
+compare 5 "floor: a Go server that answers every bind without looking vs slapd" --pid "${FLOOR_PID:-}" --against-pid "$SLAPD_PID" \
+  --url "ldap://127.0.0.1:${FLOOR_PORT:-}" --users "$work/pin-slapd.csv" \
+  --against "$SLAPD_URL" --against-users "$work/pin-slapd.csv"
+compare 6 "floor relay: a Go relay to slapd vs slapd" --pid "${RELAY_PID:-}" --also-pid "$SLAPD_PID" --against-pid "$SLAPD_PID" \
+  --url "ldap://127.0.0.1:${RELAY_PORT:-}" --users "$work/pin-slapd.csv" \
+  --against "$SLAPD_URL" --against-users "$work/pin-slapd.csv"
 
 echo
 b_is="slapd"
 [ -z "$AGAINST_REF" ] || b_is="bindery at $AGAINST_REF ($REF_COMMIT)"
-echo "== results: A = bindery (0: slapd), B = $b_is; $USERS users, $CONNS connections, $DURATION x $ROUNDS rounds per side (warm-up $WARMUP)"
+echo "== results: A = bindery (0: slapd; 5, 6: bindbench floor), B = $b_is; $USERS users, $CONNS connections, $DURATION x $ROUNDS rounds per side (warm-up $WARMUP)"
 echo "$(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(go version | cut -d' ' -f3)"
 echo "$cache_note; bindery [log] level = \"$LOG_LEVEL\", written to a file"
-echo "server CPU: utime+stime of each server process (/proc/PID/stat) over the measured time, µs per op; +behind: the slapd behind bindery; $(uptime | sed 's/.*load/load/') at the end"
+echo "server CPU: utime+stime of each server process (/proc/PID/stat) over the measured time, µs per op; +behind: the slapd behind bindery (6: behind the relay); $(uptime | sed 's/.*load/load/') at the end"
 [ -z "$EXTRA" ] || echo "config extra: $(echo "$EXTRA" | tr '\n' ' ')"
 if [ ${#reports[@]} -gt 0 ]; then
   "$bb" summary "${reports[@]}"

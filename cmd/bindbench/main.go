@@ -33,6 +33,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 0 && args[0] == "floor" {
+		return floorMain(ctx, args[1:], stdout, stderr)
+	}
 	return benchMain(ctx, args, stdout, stderr)
 }
 
@@ -283,6 +286,7 @@ const usageText = `usage:
                                                                compare two servers (A B A B …)
   bindbench gen-users --count N --prefix CU --out users.csv [...]  write test users (gen-users -h)
   bindbench summary REPORT.json...                             one table from --json reports
+  bindbench floor --listen ADDR [--upstream ldap://H:P]        the least a Go LDAP server (or relay) does (floor -h)
 
 users CSV: bind_dn,password[,id] (header row optional; '#' comments).
 

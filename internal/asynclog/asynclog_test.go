@@ -64,7 +64,7 @@ func TestOrderPreserved(t *testing.T) {
 				line := fmt.Sprintf("line %d", i)
 				want = append(want, line)
 				// Wait for room rather than drop, so that every line is kept.
-				for len(w.q) == cap(w.q) {
+				for !w.room() {
 				}
 				if n, err := io.WriteString(w, line+"\n"); err != nil || n != len(line)+1 {
 					t.Fatalf("Write = %d, %v", n, err)
@@ -169,6 +169,24 @@ func TestBatching(t *testing.T) {
 	}
 	if rec.writes != 2 {
 		t.Errorf("%d writes, want 2 (first, then the 50 waiting lines in one batch)", rec.writes)
+	}
+}
+
+// TestLingerGathersLines: lines that come one at a time, each before the
+// last was written, go out in one write, not one write each.
+func TestLingerGathersLines(t *testing.T) {
+	rec := &recorder{}
+	w := newWriter(rec, 100, 200*time.Millisecond)
+	for i := 0; i < 5; i++ {
+		fmt.Fprintf(w, "line %d\n", i)
+		time.Sleep(time.Millisecond)
+	}
+	w.Close()
+	if got := len(rec.lines()); got != 5 {
+		t.Fatalf("%d lines, want 5", got)
+	}
+	if rec.writes != 1 {
+		t.Errorf("%d writes, want 1 (five lines within the linger)", rec.writes)
 	}
 }
 
