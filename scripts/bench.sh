@@ -240,25 +240,21 @@ echo "== importing $USERS patrons into the PIN store"
 echo "== bindery (cache on, then cache off)"
 # Its log (a line per bind at level info) goes to a file, as under systemd
 # with a file or journald, never to a terminal.
+# start_bindery BINDIR NAME PORT: that build of bindery with $work/NAME.toml.
 start_bindery() {
-  "$work/bin/bindery" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
+  "$1/bindery" --config "$work/$2.toml" >"$work/$2.log" 2>&1 &
   pids+=($!)
-  wait_bind "ldap://127.0.0.1:$2" "cn=bench,ou=services,$SUFFIX" "$SVC_PW" "$1"
+  wait_bind "ldap://127.0.0.1:$3" "cn=bench,ou=services,$SUFFIX" "$SVC_PW" "$2"
 }
-start_bindery bindery-cache "$ON_PORT"
+start_bindery "$work/bin" bindery-cache "$ON_PORT"
 ON_PID=$!
-start_bindery bindery-nocache "$OFF_PORT"
+start_bindery "$work/bin" bindery-nocache "$OFF_PORT"
 OFF_PID=$!
 if [ -n "$AGAINST_REF" ]; then
   "$work/ref-bin/binderyctl" --config "$work/ref-cache.toml" --operator bench import "$work/import.csv" | tail -n 1
-  start_ref() {
-    "$work/ref-bin/bindery" --config "$work/$1.toml" >"$work/$1.log" 2>&1 &
-    pids+=($!)
-    wait_bind "ldap://127.0.0.1:$2" "cn=bench,ou=services,$SUFFIX" "$SVC_PW" "$1"
-  }
-  start_ref ref-cache "$REF_ON_PORT"
+  start_bindery "$work/ref-bin" ref-cache "$REF_ON_PORT"
   REF_ON_PID=$!
-  start_ref ref-nocache "$REF_OFF_PORT"
+  start_bindery "$work/ref-bin" ref-nocache "$REF_OFF_PORT"
   REF_OFF_PID=$!
 fi
 ON_URL="ldap://127.0.0.1:$ON_PORT"
