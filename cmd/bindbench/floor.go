@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -331,27 +330,16 @@ func truncated(err error) error {
 
 // floorMain is `bindbench floor`: it serves until SIGINT or SIGTERM (ctx).
 func floorMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bindbench floor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bindbench floor", floorUsage, stderr)
 	listen := fs.String("listen", "", "TCP address to listen on, e.g. 127.0.0.1:3899 (port 0: any free port)")
 	upstream := fs.String("upstream", "", "ldap://host:port: relay every connection to this server instead of answering")
 	f := Floor{}
 	fs.IntVar(&f.MaxBytes, "max-bytes", 1<<20, "largest message body accepted, in either direction; a larger one closes the connection")
 	fs.DurationVar(&f.DialTimeout, "dial-timeout", 5*time.Second, "with --upstream: how long to wait for the upstream connection")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, floorUsage)
-		fs.PrintDefaults()
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	usageErr := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bindbench floor: "+format+"\n", args...)
-		return 2
-	}
+	usageErr := usageError(stderr, fs.Name())
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))

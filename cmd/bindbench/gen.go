@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -207,8 +206,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 func genUsersMain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bindbench gen-users", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bindbench gen-users", "", stderr)
 	var o GenOptions
 	fs.IntVar(&o.Count, "count", 1000, "number of users")
 	fs.StringVar(&o.Prefix, "prefix", "CU", "ID prefix; the ID is the prefix and a zero-padded number")
@@ -226,11 +224,8 @@ func genUsersMain(args []string, stdout, stderr io.Writer) int {
 	imp := fs.String("import", "", "write a CSV for `binderyctl import` (id,name,email,category,pin_hash)")
 	scheme := fs.String("hash", "ssha", "pin_hash of --import: ssha (fast; bindery rehashes at first bind) or argon2id")
 	a2 := fs.String("argon2", "m=19456,t=2,p=1", "argon2id parameters for --hash argon2id")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
 	fail := func(code int, err error) int {
 		fmt.Fprintln(stderr, "bindbench:", err)

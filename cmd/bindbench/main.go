@@ -110,8 +110,7 @@ func (s *sideFlags) target(mode string) (*Target, error) {
 }
 
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("bindbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("bindbench", usageText, stderr)
 	var a, b sideFlags
 	a.register(fs, "", "side A")
 	b.register(fs, "against-", "side B")
@@ -137,20 +136,10 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	pidB := fs.Int("against-pid", 0, "the same for side B (0: the process listening on --against's port; -1: do not measure)")
 	alsoA := fs.String("also-pid", "", "comma-separated processes behind side A (e.g. the slapd behind bindery) whose CPU is counted apart, as +behind")
 	alsoB := fs.String("against-also-pid", "", "the same for side B")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
+	if code, done := parseFlags(fs, args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	usageErr := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "bindbench: "+format+"\n", args...)
-		return 2
-	}
+	usageErr := usageError(stderr, fs.Name())
 	switch {
 	case fs.NArg() > 0:
 		return usageErr("unexpected argument %q", fs.Arg(0))
@@ -291,3 +280,39 @@ const usageText = `usage:
 users CSV: bind_dn,password[,id] (header row optional; '#' comments).
 
 `
+
+// newFlagSet is the flag set of a (sub)command, e.g. "bindbench floor":
+// its messages go to stderr, and -h prints usage (when not "") before
+// the flags.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if usage != "" {
+		fs.Usage = func() {
+			fmt.Fprint(stderr, usage)
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args into fs. done: the command ends now, with code 0
+// after -h or 2 after a bad flag (fs has said which).
+func parseFlags(fs *flag.FlagSet, args []string) (code int, done bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, true
+		}
+		return 2, true
+	}
+	return 0, false
+}
+
+// usageError returns the way a command named name reports a wrong call:
+// "name: message" on stderr, and exit status 2.
+func usageError(stderr io.Writer, name string) func(format string, args ...any) int {
+	return func(format string, args ...any) int {
+		fmt.Fprintf(stderr, name+": "+format+"\n", args...)
+		return 2
+	}
+}
