@@ -71,13 +71,13 @@ func (s *Server) observer() Observer {
 	return nopObserver{}
 }
 
-// observe reports a finished operation.
-func (c *conn) observe(o *op, code int) {
+// observe reports a finished operation, answered at end.
+func (c *conn) observe(o *op, code int, end time.Time) {
 	ev := OpEvent{
 		Time:      o.start,
 		Op:        o.name,
 		Code:      code,
-		Duration:  time.Since(o.start),
+		Duration:  end.Sub(o.start),
 		Client:    c.client,
 		Abandoned: o.abandoned.Load(),
 		Reason:    o.reason,

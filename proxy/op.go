@@ -96,7 +96,7 @@ func (o *op) log(args ...any) {
 	}
 }
 
-// logAttrs adds typed attributes to the operation's log line: what every
+// attrs adds typed attributes to the operation's log line: what every
 // bind logs goes this way, without boxing its values.
 func (o *op) attrs(as ...slog.Attr) { o.logAttrs = append(o.logAttrs, as...) }
 
@@ -306,8 +306,10 @@ func (c *conn) respond(o *op, err error) {
 	case !o.abandoned.Load():
 		c.write(out)
 	}
-	c.logResult(o, code, err, pe != nil)
-	c.observe(o, code)
+	// One clock reading for the log line and the metrics.
+	end := time.Now()
+	c.logResult(o, code, err, pe != nil, end)
+	c.observe(o, code, end)
 }
 
 // classify finds the LDAP error or the panic in err (called only for a
@@ -325,8 +327,8 @@ func classify(err error) (le *ldapError, pe *panicError) {
 
 // logResult writes the one log line of an operation: every bind, and any
 // other operation that did not succeed. isPanic: err holds a recovered
-// panic (respond has classified it already).
-func (c *conn) logResult(o *op, code int, err error, isPanic bool) {
+// panic (respond has classified it already). end: when it was answered.
+func (c *conn) logResult(o *op, code int, err error, isPanic bool, end time.Time) {
 	level := slog.LevelDebug
 	switch {
 	case code == NoResult:
@@ -352,9 +354,9 @@ func (c *conn) logResult(o *op, code int, err error, isPanic bool) {
 	// The record is built here and handed to the handler: slog.Logger
 	// would box every value into an []any and look up the caller's PC
 	// (runtime.Callers) for a source location bindery never prints.
-	r := slog.NewRecord(time.Now(), level, o.name, 0)
+	r := slog.NewRecord(end, level, o.name, 0)
 	r.AddAttrs(slog.String("op", o.name), slog.String("client", c.client), slog.Int64("msgid", o.id),
-		slog.Int("code", code), slog.Duration("duration", time.Since(o.start)))
+		slog.Int("code", code), slog.Duration("duration", end.Sub(o.start)))
 	if o.reason != "" {
 		r.AddAttrs(slog.String("reason", string(o.reason)))
 	}
