@@ -4,8 +4,8 @@
 #
 #   bench_begin NAME   makes $work (kept on exit when $KEEP is set), empties
 #                      $pids and sets the traps; append each child: pids+=($!)
-#   free_port          prints a loopback port nothing listens on and that
-#                      this script has not handed out yet
+#   free_port          prints a loopback port below the ephemeral range that
+#                      nothing listens on and this script has not handed out
 #   proc_kb FIELD PID  prints FIELD of /proc/PID/status (VmRSS, VmHWM), in
 #                      kB, summed over PID and its children (bindery and
 #                      its hashing helper, [hashing] nice)
@@ -40,10 +40,15 @@ bench_cleanup() {
 }
 
 used_ports=" "
+ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$ephemeral_low" -gt 11000 ] 2>/dev/null || ephemeral_low=32768
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    # Below the ephemeral range: a port there may be the source port of
+    # a connection (bindbench's, bindery's to slapd), and a listener
+    # then fails with "address already in use".
+    p=$((10000 + RANDOM % (ephemeral_low - 10000)))
     case "$used_ports" in *" $p "*) continue ;; esac
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       used_ports="$used_ports$p "
